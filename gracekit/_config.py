@@ -1,0 +1,77 @@
+"""Session-wide switches: FAST mode, seeds, device and the cache folder."""
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["is_fast", "setup", "get_device", "cache_dir", "seed_everything"]
+
+
+def is_fast():
+    """Return True when GRACEKIT_FAST is set to 1/true/yes (small sizes for tests)."""
+    return os.environ.get("GRACEKIT_FAST", "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def seed_everything(seed=0):
+    """Seed Python, NumPy and torch (when imported) with one integer.
+
+    Args:
+        seed: non-negative integer.
+    Returns:
+        the seed, for logging.
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed))
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        return int(seed)
+    torch.manual_seed(int(seed))
+    return int(seed)
+
+
+def get_device(device=None):
+    """Pick the torch device: the one asked for, else CUDA when present, else CPU."""
+    import torch
+
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cache_dir():
+    """Folder for trained models and sweeps: $GRACEKIT_CACHE or ~/.cache/gracekit."""
+    root = os.environ.get("GRACEKIT_CACHE")
+    path = Path(root) if root else Path.home() / ".cache" / "gracekit"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def setup(seed=0, fast=None, threads=None):
+    """Prepare a notebook session: seeds, FAST switch, matplotlib style, torch threads.
+
+    Args:
+        seed: seed for Python, NumPy and torch.
+        fast: force FAST mode on or off; None reads GRACEKIT_FAST.
+        threads: torch intra-op threads; None keeps torch's default.
+    Returns:
+        dict with ``fast``, ``seed`` and ``device`` for the notebook to print.
+    """
+    import torch
+
+    if fast is not None:
+        os.environ["GRACEKIT_FAST"] = "1" if fast else "0"
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    seed_everything(seed)
+    try:
+        import matplotlib as mpl
+
+        mpl.rcParams.update({"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3,
+                             "axes.spines.top": False, "axes.spines.right": False})
+    except ImportError:  # pragma: no cover
+        pass
+    return {"fast": is_fast(), "seed": int(seed), "device": str(get_device())}
