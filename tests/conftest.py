@@ -1,0 +1,31 @@
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data():
+    env = os.environ.get("GRACEKIT_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """Folder with real face files kept beside the project; tests skip when it is absent."""
+    path = _shared_data()
+    if not path.is_dir():
+        pytest.skip(f"shared face data not found ({path.name}/ beside the project)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test session writes its model cache to a temporary folder."""
+    if "GRACEKIT_CACHE" not in os.environ:
+        monkeypatch.setenv("GRACEKIT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
