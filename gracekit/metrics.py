@@ -1,0 +1,267 @@
+"""Update metrics on predictions: flip rates, relative NFR, NFI, BTC, BEC and a flip report.
+
+Every function takes ``y_true`` and the two models' outputs, each either integer labels of
+shape (n,) or a score matrix of shape (n, n_classes) (its argmax is taken). Lists, NumPy arrays
+and torch tensors are accepted.
+
+Definitions (Yan et al., "Positive-Congruent Training", CVPR 2021, eqs. 2 and 11):
+    NFR = P(old right, new wrong)       PFR = P(old wrong, new right)
+    NFR - PFR = Err_new - Err_old       (exactly, on any sample)
+    relative NFR = NFR / ((1 - Err_old) * Err_new)
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "to_labels", "error_rate", "negative_flip_rate", "positive_flip_rate", "relative_nfr",
+    "negative_flip_impact", "backward_trust_compatibility", "backward_error_compatibility",
+    "disagreement_rate", "flip_report", "FlipReport",
+]
+
+
+def _to_numpy(a, name):
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    try:
+        arr = np.asarray(a)
+    except Exception as err:  # ragged lists and the like
+        raise ValueError(f"{name} must be array-like, got {type(a).__name__}: {err}") from None
+    if arr.dtype == object:
+        raise ValueError(f"{name} must be numeric labels or scores, got mixed or ragged values")
+    return arr
+
+
+def to_labels(a, name="y", n_classes=None):
+    """Return integer labels (n,) from labels or a score matrix (n, K), validated.
+
+    Args:
+        a: labels (n,) or scores (n, K); list, NumPy array or torch tensor.
+        name: argument name used in error messages.
+        n_classes: if given, labels must lie in [0, n_classes) and scores must have K columns.
+    Returns:
+        int64 NumPy array of shape (n,).
+    """
+    arr = _to_numpy(a, name)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty; expected at least one sample")
+    if arr.ndim == 2:
+        if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_):
+            raise ValueError(f"{name} scores must be numeric, got dtype {arr.dtype}")
+        if np.isnan(arr.astype(float)).any():
+            raise ValueError(f"{name} scores contain NaN")
+        if n_classes is not None and arr.shape[1] != n_classes:
+            raise ValueError(f"{name} scores have {arr.shape[1]} columns, expected {n_classes} classes")
+        return arr.argmax(axis=1).astype(np.int64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be labels of shape (n,) or scores of shape (n, n_classes), "
+                         f"got shape {arr.shape}")
+    if np.issubdtype(arr.dtype, np.floating):
+        if np.isnan(arr).any():
+            raise ValueError(f"{name} contains NaN")
+        if not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name} must hold integer class labels, got non-integer values")
+    elif not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.bool_)):
+        raise ValueError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    labels = arr.astype(np.int64)
+    if labels.min() < 0:
+        raise ValueError(f"{name} has a negative label ({labels.min()}); labels must be >= 0")
+    if n_classes is not None and labels.max() >= n_classes:
+        raise ValueError(f"{name} has label {labels.max()} outside the {n_classes} classes [0, {n_classes})")
+    return labels
+
+
+def _prepare(y_true, y_old, y_new):
+    t = _to_numpy(y_true, "y_true")
+    if t.ndim != 1:
+        raise ValueError(f"y_true must be 1-D labels of shape (n,), got shape {t.shape}")
+    # the class count comes from whichever input fixes it: a score matrix, else the largest label
+    shapes = [_to_numpy(a, n) for a, n in ((y_old, "y_old"), (y_new, "y_new"))]
+    widths = {s.shape[1] for s in shapes if s.ndim == 2}
+    if len(widths) > 1:
+        raise ValueError(f"y_old and y_new scores have different numbers of classes: {sorted(widths)}")
+    n_classes = widths.pop() if widths else None
+    y_true = to_labels(t, "y_true", n_classes)
+    y_old = to_labels(shapes[0], "y_old", n_classes)
+    y_new = to_labels(shapes[1], "y_new", n_classes)
+    if not (len(y_true) == len(y_old) == len(y_new)):
+        raise ValueError(f"y_true, y_old and y_new must have the same length, got "
+                         f"{len(y_true)}, {len(y_old)} and {len(y_new)}")
+    return y_true, y_old, y_new
+
+
+def error_rate(y_true, y_pred):
+    """Fraction of wrong predictions.
+
+    Args:
+        y_true: labels (n,).
+        y_pred: labels (n,) or scores (n, K).
+    Returns:
+        float in [0, 1].
+    """
+    y_true, _, y_pred = _prepare(y_true, y_pred, y_pred)
+    return float(np.mean(y_pred != y_true))
+
+
+def negative_flip_rate(y_true, y_old, y_new):
+    """Fraction of samples the old model got right and the new model gets wrong (PCT eq. 2).
+
+    Args:
+        y_true: labels (n,).
+        y_old, y_new: labels (n,) or scores (n, K) of the old and new model.
+    Returns:
+        float in [0, 1].
+    """
+    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    return float(np.mean((y_old == y_true) & (y_new != y_true)))
+
+
+def positive_flip_rate(y_true, y_old, y_new):
+    """Fraction of samples the old model got wrong and the new model gets right.
+
+    Args and Returns as in ``negative_flip_rate``.
+    """
+    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    return float(np.mean((y_old != y_true) & (y_new == y_true)))
+
+
+def relative_nfr(y_true, y_old, y_new):
+    """NFR / ((1 - Err_old) * Err_new): NFR relative to what independent errors would give (PCT eq. 11).
+
+    1 means the two models' errors are independent, 0 that the new errors are a subset of the old.
+    Returns NaN when the denominator is 0 (old model always wrong or new model never wrong).
+    """
+    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    nfr = np.mean((y_old == y_true) & (y_new != y_true))
+    denom = np.mean(y_old == y_true) * np.mean(y_new != y_true)
+    return float(nfr / denom) if denom > 0 else float("nan")
+
+
+def negative_flip_impact(y_true, y_old, y_new):
+    """NFR / Err_new: the share of the new model's errors that are new (NFI in Amazon's code).
+
+    Returns NaN when the new model makes no error.
+    """
+    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    err_new = np.mean(y_new != y_true)
+    nfr = np.mean((y_old == y_true) & (y_new != y_true))
+    return float(nfr / err_new) if err_new > 0 else float("nan")
+
+
+def backward_trust_compatibility(y_true, y_old, y_new):
+    """BTC = P(new right | old right) = 1 - NFR / (1 - Err_old) (Bansal et al., AAAI 2019).
+
+    Returns NaN when the old model is never right.
+    """
+    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    old_right = y_old == y_true
+    return float(np.mean(y_new[old_right] == y_true[old_right])) if old_right.any() else float("nan")
+
+
+def backward_error_compatibility(y_true, y_old, y_new):
+    """BEC = P(new wrong | old wrong) = 1 - PFR / Err_old.
+
+    This is the definition computed by Microsoft's BackwardCompatibilityML library
+    (``scores.py``): of the mistakes users already know, the share the new model still makes.
+    Returns NaN when the old model is never wrong.
+    """
+    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    old_wrong = y_old != y_true
+    return float(np.mean(y_new[old_wrong] != y_true[old_wrong])) if old_wrong.any() else float("nan")
+
+
+def disagreement_rate(y_old, y_new):
+    """Fraction of samples on which the two models predict different labels (no ground truth needed)."""
+    _, a, b = _prepare(np.zeros(len(_to_numpy(y_old, "y_old")), dtype=np.int64), y_old, y_new)
+    return float(np.mean(a != b))
+
+
+@dataclass
+class FlipReport:
+    """All update metrics of one old -> new update, with raw counts; prints as a table."""
+
+    n: int
+    n_classes: int
+    counts: dict
+    rates: dict
+    per_class: dict = field(repr=False)
+
+    def __getitem__(self, key):
+        return self.rates[key]
+
+    def as_dict(self):
+        """Flat dict of rates and counts (for tidy tables)."""
+        return {**self.rates, **{f"n_{k}": v for k, v in self.counts.items()}, "n": self.n}
+
+    def __str__(self):
+        r, c = self.rates, self.counts
+        rows = [
+            ("error, old model", r["err_old"], c["old_wrong"]),
+            ("error, new model", r["err_new"], c["new_wrong"]),
+            ("negative flips (NFR)", r["nfr"], c["negative_flips"]),
+            ("positive flips (PFR)", r["pfr"], c["positive_flips"]),
+            ("both wrong", r["both_wrong"], c["both_wrong"]),
+            ("disagreement", r["disagreement"], c["disagree"]),
+        ]
+        lines = [f"Update report on {self.n:,} samples, {self.n_classes} classes",
+                 f"{'metric':<28}{'rate':>9}{'count':>10}"]
+        lines += [f"{name:<28}{100 * v:>8.2f}%{cnt:>10,}" for name, v, cnt in rows]
+        lines += [f"{'relative NFR':<28}{r['relative_nfr']:>9.3f}",
+                  f"{'negative flip impact (NFI)':<28}{r['nfi']:>9.3f}",
+                  f"{'BTC  P(new right|old right)':<28}{r['btc']:>9.3f}",
+                  f"{'BEC  P(new wrong|old wrong)':<28}{r['bec']:>9.3f}",
+                  f"check: NFR - PFR = {100 * (r['nfr'] - r['pfr']):+.2f} pt = "
+                  f"Err_new - Err_old = {100 * (r['err_new'] - r['err_old']):+.2f} pt"]
+        worst = sorted(self.per_class.items(), key=lambda kv: -kv[1]["negative_flips"])[:5]
+        if worst and worst[0][1]["negative_flips"] > 0:
+            lines.append("negative flips by true class: " + ", ".join(
+                f"{k}: {v['negative_flips']}" for k, v in worst if v["negative_flips"] > 0))
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
+
+
+def flip_report(y_true, y_old, y_new, n_classes=None):
+    """Every update metric at once, with raw counts and per-class flips.
+
+    Args:
+        y_true: labels (n,).
+        y_old, y_new: labels (n,) or scores (n, K).
+        n_classes: number of classes; default inferred from scores or the largest label.
+    Returns:
+        FlipReport; ``print(report)`` shows a table, ``report["nfr"]`` a rate,
+        ``report.per_class[c]`` a dict of counts for true class c.
+    Used in: notebooks/01_negative_flips.py, notebooks/03_pc_training.py
+    """
+    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    k = int(max(y_true.max(), y_old.max(), y_new.max())) + 1
+    if n_classes is not None:
+        if k > n_classes:
+            raise ValueError(f"labels reach {k - 1} but n_classes is {n_classes}")
+        k = int(n_classes)
+    o, nw = y_old == y_true, y_new == y_true
+    counts = {
+        "old_wrong": int((~o).sum()), "new_wrong": int((~nw).sum()),
+        "negative_flips": int((o & ~nw).sum()), "positive_flips": int((~o & nw).sum()),
+        "both_wrong": int((~o & ~nw).sum()), "both_right": int((o & nw).sum()),
+        "disagree": int((y_old != y_new).sum()),
+    }
+    n = len(y_true)
+    err_old, err_new = counts["old_wrong"] / n, counts["new_wrong"] / n
+    nfr, pfr = counts["negative_flips"] / n, counts["positive_flips"] / n
+    nan = float("nan")
+    rates = {
+        "err_old": err_old, "err_new": err_new, "nfr": nfr, "pfr": pfr,
+        "both_wrong": counts["both_wrong"] / n, "disagreement": counts["disagree"] / n,
+        "relative_nfr": nfr / ((1 - err_old) * err_new) if (1 - err_old) * err_new > 0 else nan,
+        "nfi": nfr / err_new if err_new > 0 else nan,
+        "btc": 1 - nfr / (1 - err_old) if err_old < 1 else nan,
+        "bec": 1 - pfr / err_old if err_old > 0 else nan,
+    }
+    per_class = {}
+    for c in range(k):
+        m = y_true == c
+        per_class[c] = {"n": int(m.sum()), "negative_flips": int((m & o & ~nw).sum()),
+                        "positive_flips": int((m & ~o & nw).sum())}
+    return FlipReport(n=n, n_classes=k, counts=counts, rates=rates, per_class=per_class)
