@@ -1,0 +1,364 @@
+"""The accuracy-versus-NFR trade-off explorer of notebook 03 (precomputed sweep, instant redraw).
+
+``PCTExplorer`` (plain Python) turns sweep records (``gracekit.sweeps.run_pct_sweep`` or
+``load_records``) into seed-averaged points; ``PCTExplorerView`` shows them with core ipywidgets:
+a method dropdown, a lambda slider (ensemble size for "ensemble") and a beta selector.
+``plot_tradeoff`` and ``plot_class_flips`` draw the same content as static figures.
+"""
+import numpy as np
+
+from .sweeps import summarize
+
+__all__ = ["PCTExplorer", "PCTExplorerView", "show", "plot_tradeoff", "plot_class_flips",
+           "plot_pct_explorer", "METHOD_LABELS"]
+
+METHOD_LABELS = {"none": "unconstrained", "naive": "naive reweighting", "kd": "plain distillation (LM)",
+                 "fd_lm": "FD-LM", "fd_kl": "FD-KL", "ensemble": "ensembles (both sides)"}
+_COLORS = {"none": "black", "naive": "tab:gray", "kd": "tab:blue", "fd_lm": "tab:red",
+           "fd_kl": "tab:orange", "ensemble": "tab:green"}
+_REQUIRED = ("method", "seed", "err_old", "err_new", "nfr", "pfr", "relative_nfr", "n_per_class",
+             "nf_per_class", "pf_per_class")
+_BY = ("method", "lam", "beta", "size")
+
+
+class PCTExplorer:
+    """Seed-averaged sweep points, looked up by method, lambda (or ensemble size) and beta.
+
+    Args:
+        records: tidy records with the fields of ``run_pct_sweep`` (several seeds per point).
+        default_beta: the beta whose lambda curve is drawn for the FD methods (paper: 5).
+    Used in: notebooks/03_pc_training.py
+    """
+
+    def __init__(self, records, default_beta=5.0):
+        records = list(records)
+        if not records:
+            raise ValueError("records is empty; expected a PC-training sweep")
+        missing = [f for f in _REQUIRED if f not in records[0]]
+        if missing:
+            raise ValueError(f"records lack the fields {missing}; expected run_pct_sweep records")
+        records = [{"lam": 0.0, "beta": 0.0, "size": 1, **r} for r in records]
+        if not any(r["method"] == "none" for r in records):
+            raise ValueError("records need the 'none' (unconstrained) baseline")
+        self.default_beta = float(default_beta)
+        self.points = {}
+        for row in summarize(records, _BY):
+            rows = [r for r in records if tuple(r[k] for k in _BY) == tuple(row[k] for k in _BY)]
+            n = np.sum([r["n_per_class"] for r in rows], axis=0).astype(float)
+            row["nf_class"] = np.sum([r["nf_per_class"] for r in rows], axis=0) / np.maximum(n, 1)
+            row["pf_class"] = np.sum([r["pf_per_class"] for r in rows], axis=0) / np.maximum(n, 1)
+            self.points[tuple(row[k] for k in _BY)] = row
+        self.methods = [m for m in METHOD_LABELS if any(k[0] == m for k in self.points)]
+        self.baseline = self._points("none")[0]
+
+    def _points(self, method):
+        return [p for k, p in sorted(self.points.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][3]))
+                if k[0] == method]
+
+    def knobs(self, method):
+        """The values the slider steps through: lambdas, or ensemble sizes for "ensemble"."""
+        field = "size" if method == "ensemble" else "lam"
+        return sorted({p[field] for p in self._points(self._check(method))})
+
+    def betas(self, method):
+        """The beta values swept for ``method`` (one value for methods without a beta)."""
+        return sorted({p["beta"] for p in self._points(self._check(method))})
+
+    def _check(self, method):
+        if method not in self.methods:
+            raise ValueError(f"method must be one of {self.methods}, got {method!r}")
+        return method
+
+    def point(self, method, knob=None, beta=None):
+        """The seed-averaged point nearest to (knob, beta) for ``method``, with changes vs "none".
+
+        Returns:
+            dict with err_old, err_new, nfr, pfr, relative_nfr (means), their ``_sd``, n (seeds),
+            nf_class / pf_class (per-class flip rates), and nfr_change (relative to "none").
+        """
+        pts = self._points(self._check(method))
+        field = "size" if method == "ensemble" else "lam"
+        knob = pts[0][field] if knob is None else knob
+        beta = (self.default_beta if self.default_beta in self.betas(method) else pts[0]["beta"]) \
+            if beta is None else beta
+        best = min(pts, key=lambda p: (abs(np.log10(p["beta"] + 1) - np.log10(beta + 1)),
+                                       abs(np.log10(p[field] + 1e-6) - np.log10(knob + 1e-6))))
+        base = self._points("ensemble")[0] if method == "ensemble" else self.baseline
+        return {**best, "nfr_change": best["nfr"] / base["nfr"] - 1 if base["nfr"] > 0 else float("nan"),
+                "relative_nfr_change": best["relative_nfr"] / base["relative_nfr"] - 1,
+                "baseline": base}
+
+    def best_point(self, method, max_err_rise=0.01, beta=None):
+        """The point of ``method`` with the lowest mean NFR whose mean error is at most ``max_err_rise``
+        above the baseline's (the unconstrained model; single models for "ensemble"), or None.
+
+        The choice is made on the test set the sweep reports, so it is optimistic; a held-out
+        validation split is the rigorous way to pick lambda.
+        """
+        base = self._points("ensemble")[0] if method == "ensemble" else self.baseline
+        pts = [p for p in self._points(self._check(method)) if beta is None or p["beta"] == beta]
+        ok = [p for p in pts if p["err_new"] <= base["err_new"] + max_err_rise]
+        if not ok:
+            return None
+        best = min(ok, key=lambda p: p["nfr"])
+        field = "size" if method == "ensemble" else "lam"
+        return self.point(method, best[field], best["beta"])
+
+    def curve(self, method, beta=None):
+        """Arrays (knob, err_new, nfr, err_new_sd, nfr_sd) along the knob at one beta."""
+        betas = self.betas(method)
+        beta = (self.default_beta if self.default_beta in betas else betas[0]) if beta is None else beta
+        beta = min(betas, key=lambda b: abs(b - beta))
+        field = "size" if method == "ensemble" else "lam"
+        pts = [p for p in self._points(method) if p["beta"] == beta]
+        return tuple(np.array([p[f] for p in pts]) for f in (field, "err_new", "nfr", "err_new_sd", "nfr_sd"))
+
+
+def plot_tradeoff(curves, highlight=None, ax=None, title="Err_new vs NFR (mean ± sd over seeds)"):
+    """Draw Err_new (x) against NFR (y) for several methods, both in %.
+
+    Args:
+        curves: dict label -> (err_new, nfr, err_new_sd, nfr_sd) arrays (fractions), points in order.
+        highlight: optional (err_new, nfr) to mark with a ring.
+        ax: matplotlib Axes to draw into; default a new figure.
+    Returns:
+        the matplotlib Figure.
+    Used in: notebooks/03_pc_training.py
+    """
+    fig, ax = _fig_ax(ax)
+    for i, (label, (err, nfr, err_sd, nfr_sd)) in enumerate(curves.items()):
+        key = next((k for k, v in METHOD_LABELS.items() if v == label), label)
+        color = _COLORS.get(key, f"C{i}")
+        err, nfr = 100 * np.asarray(err, float), 100 * np.asarray(nfr, float)
+        ax.errorbar(err, nfr, xerr=100 * np.asarray(err_sd, float), yerr=100 * np.asarray(nfr_sd, float),
+                    marker="o", ms=4, lw=1.2, capsize=2, color=color, label=label,
+                    ls="-" if len(err) > 1 else "none")
+    (ring,) = ax.plot([], [], "o", ms=14, mfc="none", mec="k", mew=2, zorder=5, gid="highlight")
+    if highlight is not None:
+        ring.set_data([100 * highlight[0]], [100 * highlight[1]])
+    ax.set_xlabel("error of the new model, Err_new (%)")
+    ax.set_ylabel("negative flip rate, NFR (%)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper right")
+    return fig
+
+
+def plot_class_flips(nf_class, pf_class=None, nf_baseline=None, ax=None, title="flips by true class"):
+    """Bars of the negative-flip rate per true class (and the baseline's), positive flips as a line.
+
+    Args:
+        nf_class: negative flips / class size, per class (fractions).
+        pf_class: optional positive flips / class size, per class (drawn on a second axis).
+        nf_baseline: optional negative-flip rates of the unconstrained new model, per class.
+        ax: matplotlib Axes; default a new figure.
+    Returns:
+        the matplotlib Figure.
+    Used in: notebooks/03_pc_training.py
+    """
+    fig, ax = _fig_ax(ax)
+    nf = 100 * np.asarray(nf_class, float)
+    k = np.arange(len(nf))
+    if nf_baseline is not None:
+        ax.bar(k - 0.2, 100 * np.asarray(nf_baseline, float), 0.4, color="lightgray", label="NFR, unconstrained")
+    ax.bar(k + 0.2, nf, 0.4, color="tab:red", label="NFR, selected")
+    ax.set_xticks(k)
+    ax.set_xlabel("true class")
+    ax.set_ylabel("negative flips (% of class)")
+    ax.set_title(title, fontsize=10)
+    if pf_class is not None:
+        ax2 = ax.twinx()
+        ax2.plot(k, 100 * np.asarray(pf_class, float), "s--", color="tab:green", ms=4, label="PFR, selected",
+                 gid="pf")
+        ax2.set_ylabel("positive flips (% of class)", color="tab:green")
+        ax2.set_ylim(0, max(1.0, 120 * float(np.max(pf_class))))
+        ax2.grid(False)
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def _fig_ax(ax):
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 3.6), dpi=80, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def plot_pct_explorer(explorer, method="fd_lm", knob=None, beta=None):
+    """The explorer's figure for one choice: trade-off curves with the point ringed, and per-class flips.
+
+    Args:
+        explorer: a PCTExplorer.
+        method, knob, beta: the point to show (knob: lambda, or ensemble size).
+    Returns:
+        the matplotlib Figure.
+    Used in: notebooks/03_pc_training.py
+    """
+    fig, artists = _explorer_figure(explorer)
+    _show_point(explorer, artists, method, knob, beta)
+    return fig
+
+
+def _explorer_figure(explorer):
+    """Figure with the static parts drawn and handles on the parts that change with the selection."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.8), dpi=72)
+    fig.subplots_adjust(left=0.06, right=0.94, bottom=0.14, top=0.91, wspace=0.28)
+    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
+    plot_tradeoff({METHOD_LABELS[m]: explorer.curve(m)[1:] for m in explorer.methods}, ax=ax1)
+    for b in explorer.betas("fd_lm") if "fd_lm" in explorer.methods else []:
+        _, err, nfr, _, _ = explorer.curve("fd_lm", b)
+        ax1.plot(100 * err, 100 * nfr, ":", color=_COLORS["fd_lm"], lw=0.8, alpha=0.6)
+    (sel,) = ax1.plot([], [], "-", color="k", lw=2.5, alpha=0.35)
+    k = len(explorer.baseline["nf_class"])
+    plot_class_flips(np.zeros(k), np.zeros(k), np.zeros(k), ax=ax2)
+    pts = list(explorer.points.values())
+    ax2.set_ylim(0, 110 * max(max(p["nf_class"].max() for p in pts), 1e-3))
+    pf_ax = fig.axes[-1]
+    pf_ax.set_ylim(0, 110 * max(max(p["pf_class"].max() for p in pts), 1e-3))
+    artists = {"ring": _by_gid(ax1, "highlight"), "curve": sel, "title": ax2.title,
+               "bars_base": ax2.containers[0], "bars": ax2.containers[-1], "pf": _by_gid(pf_ax, "pf"),
+               "fig": fig}
+    return fig, artists
+
+
+def _show_point(explorer, artists, method, knob, beta):
+    p = explorer.point(method, knob, beta)
+    artists["ring"].set_data([100 * p["err_new"]], [100 * p["nfr"]])
+    _, err, nfr, _, _ = explorer.curve(method, p["beta"])
+    artists["curve"].set_data(100 * err, 100 * nfr)
+    for bar, h in zip(artists["bars"], 100 * p["nf_class"]):
+        bar.set_height(h)
+    for bar, h in zip(artists["bars_base"], 100 * p["baseline"]["nf_class"]):
+        bar.set_height(h)
+    artists["pf"].set_ydata(100 * p["pf_class"])
+    artists["title"].set_text(f"flips by true class: {METHOD_LABELS[method]}")
+    return p
+
+
+def _dynamic(artists):
+    return [artists[k] for k in ("ring", "curve", "pf", "title")] + list(artists["bars_base"]) \
+        + list(artists["bars"])
+
+
+class PCTExplorerView:
+    """Widgets for a PCTExplorer: ``.controls`` (a VBox) and ``.output`` (an Output holding the figure).
+
+    The static parts of the figure are rendered once; a change of the controls redraws only the
+    ring, the selected curve, the bars and the title onto that background (Agg blitting) and
+    sends the PNG to an HTML widget, so a redraw takes tens of milliseconds.
+    """
+
+    def __init__(self, explorer, method="fd_lm", knob=None, beta=None):
+        import ipywidgets as w
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        self.explorer = explorer
+        method = method if method in explorer.methods else explorer.methods[0]
+        self.method = w.Dropdown(options=[(METHOD_LABELS[m], m) for m in explorer.methods], value=method,
+                                 description="method")
+        self.knob = w.IntSlider(min=0, max=0, value=0, description="lambda", readout=False,
+                                continuous_update=True)
+        self.knob_label = w.Label()
+        self.beta = w.Dropdown(options=[0.0], value=0.0, description="beta")
+        self.summary = w.HTML()
+        self.controls = w.VBox([w.HBox([self.method, self.beta]), w.HBox([self.knob, self.knob_label]),
+                                self.summary])
+        self.image = w.HTML()
+        self.output = w.Output()
+        self.fig, self._artists = _explorer_figure(explorer)
+        self._canvas = FigureCanvasAgg(self.fig)
+        for a in _dynamic(self._artists):
+            a.set_animated(True)
+        self._canvas.draw()
+        self._background = self._canvas.copy_from_bbox(self.fig.bbox)
+        self._busy = False
+        self._sync_options(method, knob, beta)
+        self.method.observe(self._on_method, names="value")
+        self.knob.observe(self._on_change, names="value")
+        self.beta.observe(self._on_change, names="value")
+        self.output.append_display_data(self.image)
+        self.update()
+
+    def _sync_options(self, method, knob=None, beta=None):
+        self._busy = True
+        knobs, betas = self.explorer.knobs(method), self.explorer.betas(method)
+        self.knob.max = len(knobs) - 1
+        self.knob.value = int(np.argmin([abs(k - knob) for k in knobs])) if knob is not None else 0
+        self.knob.description = "ens. size" if method == "ensemble" else "lambda"
+        self.knob.disabled = len(knobs) == 1
+        self.beta.options = [(f"{b:g}", b) for b in betas]
+        default = self.explorer.default_beta if self.explorer.default_beta in betas else betas[0]
+        self.beta.value = min(betas, key=lambda b: abs(b - (default if beta is None else beta)))
+        self.beta.disabled = len(betas) == 1
+        self._busy = False
+
+    def _on_method(self, change):
+        self._sync_options(change["new"])
+        self.update()
+
+    def _on_change(self, change):
+        if not self._busy:
+            self.update()
+
+    def state(self):
+        """The current (method, knob value, beta)."""
+        method = self.method.value
+        return method, self.explorer.knobs(method)[self.knob.value], self.beta.value
+
+    def update(self):
+        """Look up the selected point, refresh the text and the figure; return the point."""
+        method, knob, beta = self.state()
+        p = _show_point(self.explorer, self._artists, method, knob, beta)
+        self.knob_label.value = (f"{knob:g} models" if method == "ensemble" else f"lambda = {knob:g}")
+        self.summary.value = _summary_html(method, p)
+        self.image.value = f'<img src="data:image/png;base64,{self.render_png()}"/>'
+        return p
+
+    def render_png(self):
+        """Blit the changing artists onto the cached background; return the PNG as base64 text."""
+        import base64
+        import io
+
+        from PIL import Image
+
+        self._canvas.restore_region(self._background)
+        for a in _dynamic(self._artists):
+            self.fig.draw_artist(a)
+        buf = io.BytesIO()
+        Image.fromarray(np.asarray(self._canvas.buffer_rgba())).save(buf, format="PNG", compress_level=1)
+        return base64.b64encode(buf.getvalue()).decode()
+
+
+def _by_gid(ax, gid):
+    return next(line for line in ax.lines if line.get_gid() == gid)
+
+
+def _summary_html(method, p):
+    sd = lambda m: f"{100 * p[m]:.2f} ± {100 * p[m + '_sd']:.2f}%"  # noqa: E731
+    base = "single models" if method == "ensemble" else "unconstrained new model"
+    return (f"<b>{METHOD_LABELS[method]}</b> (mean ± sd over {p['n']} seeds): "
+            f"Err_old {100 * p['err_old']:.2f}% &nbsp; Err_new {sd('err_new')} &nbsp; NFR {sd('nfr')} &nbsp; "
+            f"PFR {sd('pfr')} &nbsp; relative NFR {p['relative_nfr']:.3f}<br>"
+            f"NFR change vs {base}: {100 * p['nfr_change']:+.0f}% &nbsp; relative NFR change: "
+            f"{100 * p['relative_nfr_change']:+.0f}%")
+
+
+def show(records, method="fd_lm", knob=None, beta=None):
+    """Build and display the explorer for sweep records; return the view.
+
+    Args:
+        records: PC-training sweep records (``load_records`` or ``run_pct_sweep``).
+        method, knob, beta: the initial selection.
+    Returns:
+        the PCTExplorerView.
+    Used in: notebooks/03_pc_training.py
+    """
+    import ipywidgets as w
+    from IPython.display import display
+
+    view = PCTExplorerView(PCTExplorer(records), method, knob, beta)
+    display(w.VBox([view.controls, view.output]))
+    return view

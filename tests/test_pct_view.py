@@ -1,0 +1,123 @@
+import base64
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from gracekit import pct_view  # noqa: E402
+from gracekit.sweeps import load_records  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SWEEP = REPO / "data" / "pct_sweep.json"
+
+
+def _rec(method, lam=0.0, beta=0.0, size=1, seed=0, err_new=0.12, nfr=0.03, err_old=0.3, k=3):
+    pfr = nfr - (err_new - err_old)
+    n = [100] * k
+    return {"method": method, "lam": lam, "alpha": 1.0, "beta": beta, "tau": 100.0, "size": size,
+            "seed": seed, "err_old": err_old, "err_new": err_new, "nfr": nfr, "pfr": pfr,
+            "relative_nfr": nfr / ((1 - err_old) * err_new), "n_test": 100 * k, "n_per_class": n,
+            "nf_per_class": [int(100 * nfr)] * k, "pf_per_class": [int(100 * pfr)] * k}
+
+
+@pytest.fixture
+def records():
+    recs = []
+    for seed, jitter in enumerate((-0.002, 0.002)):
+        recs.append(_rec("none", seed=seed, nfr=0.03 + jitter))
+        recs.append(_rec("naive", lam=1.0, seed=seed, nfr=0.028, err_new=0.125))
+        for lam, nfr, err in ((0.001, 0.025, 0.121), (0.01, 0.015, 0.128), (0.1, 0.008, 0.2)):
+            for beta in (1.0, 5.0):
+                recs.append(_rec("fd_lm", lam=lam, beta=beta, seed=seed, nfr=nfr * (1 + beta / 100), err_new=err))
+        for size, nfr, err in ((1, 0.035, 0.12), (3, 0.02, 0.11), (5, 0.015, 0.105)):
+            recs.append(_rec("ensemble", size=size, seed=seed, nfr=nfr, err_new=err, err_old=err))
+    return recs
+
+
+def test_explorer_points_by_hand(records):
+    ex = pct_view.PCTExplorer(records)
+    assert ex.methods == ["none", "naive", "fd_lm", "ensemble"]
+    assert ex.knobs("fd_lm") == [0.001, 0.01, 0.1] and ex.betas("fd_lm") == [1.0, 5.0]
+    assert ex.knobs("ensemble") == [1, 3, 5]
+    assert ex.baseline["nfr"] == pytest.approx(0.03)
+    assert ex.baseline["nfr_sd"] == pytest.approx(np.std([0.028, 0.032], ddof=1))
+    p = ex.point("fd_lm", 0.01, 5.0)
+    assert p["nfr"] == pytest.approx(0.015 * 1.05) and p["n"] == 2
+    assert p["nfr_change"] == pytest.approx(0.015 * 1.05 / 0.03 - 1)
+    assert np.allclose(p["nf_class"], int(100 * 0.015 * 1.05) / 100)
+    assert ex.point("fd_lm", 0.012, 4.0)["lam"] == 0.01  # nearest grid point
+    e5 = ex.point("ensemble", 5)
+    assert e5["relative_nfr_change"] == pytest.approx(e5["relative_nfr"] / ex.point("ensemble", 1)["relative_nfr"] - 1)
+    best = ex.best_point("fd_lm", max_err_rise=0.01, beta=5.0)
+    assert best["lam"] == 0.01  # lam = 0.1 lowers NFR more but costs 8 points of error
+    assert ex.best_point("fd_lm", max_err_rise=-0.5) is None
+    lam, err, nfr, err_sd, nfr_sd = ex.curve("fd_lm", 1.0)
+    assert list(lam) == [0.001, 0.01, 0.1] and nfr[0] == pytest.approx(0.025 * 1.01)
+
+
+def test_explorer_bad_input(records):
+    with pytest.raises(ValueError, match="records"):
+        pct_view.PCTExplorer([])
+    with pytest.raises(ValueError, match="fields"):
+        pct_view.PCTExplorer([{"method": "none"}])
+    with pytest.raises(ValueError, match="baseline"):
+        pct_view.PCTExplorer([r for r in records if r["method"] != "none"])
+    with pytest.raises(ValueError, match="method"):
+        pct_view.PCTExplorer(records).point("bct")
+
+
+def test_view_reacts_to_controls_and_redraws_fast(records):
+    view = pct_view.PCTExplorerView(pct_view.PCTExplorer(records), method="fd_lm", knob=0.01, beta=5.0)
+    assert view.state() == ("fd_lm", 0.01, 5.0)
+    assert "FD-LM" in view.summary.value and view.image.value.startswith('<img src="data:image/png;base64,')
+    png = base64.b64decode(view.image.value.split(",", 1)[1].split('"')[0])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    before = view.image.value
+    times = []
+    for m in ("ensemble", "naive", "fd_lm"):
+        t = time.perf_counter()
+        view.method.value = m
+        times.append(time.perf_counter() - t)
+    assert view.knob.description == "lambda" and view.beta.disabled is False
+    t = time.perf_counter()
+    view.knob.value = 2
+    times.append(time.perf_counter() - t)
+    assert view.state()[1] == 0.1 and "lambda = 0.1" in view.knob_label.value
+    assert view.image.value != before
+    view.method.value = "ensemble"
+    assert view.knob.description == "ens. size" and view.beta.disabled is True
+    view.knob.value = 2
+    assert "5 models" in view.knob_label.value and "ensembles" in view.summary.value
+    # the budget is 100 ms; allow for a busy shared CPU in the median
+    assert float(np.median(times)) < 0.1
+    assert isinstance(view.controls, __import__("ipywidgets").VBox)
+    assert len(view.output.outputs) == 1
+
+
+def test_static_figures(records):
+    ex = pct_view.PCTExplorer(records)
+    fig = pct_view.plot_pct_explorer(ex, "ensemble", 3)
+    assert len(fig.axes) == 3
+    fig2 = pct_view.plot_tradeoff({"a": ([0.1, 0.2], [0.03, 0.01], [0, 0], [0, 0])}, highlight=(0.1, 0.03))
+    assert fig2.axes[0].get_xlabel().startswith("error")
+    fig3 = pct_view.plot_class_flips([0.01, 0.02], [0.1, 0.2], [0.03, 0.03])
+    assert len(fig3.axes) == 2
+
+
+def test_shipped_sweep_is_small_and_complete():
+    if not SWEEP.exists():
+        pytest.skip("data/pct_sweep.json not generated yet")
+    assert SWEEP.stat().st_size < 400_000
+    records, meta = load_records(SWEEP)
+    assert meta["made_by"].startswith("tools/make_pct_sweep.py") and len(meta["seeds"]) >= 3
+    assert meta["setup"]["n_test"] >= 10_000
+    ex = pct_view.PCTExplorer(records)
+    assert set(ex.methods) == {"none", "naive", "kd", "fd_lm", "fd_kl", "ensemble"}
+    assert ex.knobs("ensemble") == [1, 3, 5]
+    assert all(p["n"] == len(meta["seeds"]) for p in ex.points.values())
+    json.dumps(records)  # plain JSON types only
