@@ -11,6 +11,7 @@ the data order, and leave-one-out refits and per-sample influence have closed fo
 (Achille, Golatkar, Ravichandran, Polito, Soatto, "LQF: Linear Quadratic Fine-Tuning", CVPR 2021.)
 """
 import copy
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from torch import nn
 
 from .linearize import Linearized, as_float
 
-__all__ = ["make_lqf_mlp", "transfer_model", "linear_probe", "one_hot_targets", "LQF"]
+__all__ = ["BACKBONE", "PRETRAIN", "make_lqf_mlp", "load_backbone", "transfer_model", "linear_probe", "one_hot_targets", "LQF"]
 
 
 def make_lqf_mlp(n_in=20, hidden=(128, 128), n_out=5, activation="relu", negative_slope=0.1, seed=0):
@@ -45,6 +46,38 @@ def make_lqf_mlp(n_in=20, hidden=(128, 128), n_out=5, activation="relu", negativ
             layers += [nn.Linear(width, int(h)), act]
             width = int(h)
         return nn.Sequential(*layers, nn.Linear(width, int(n_out)))
+
+
+#: Architecture of notebook 05's backbone (``make_lqf_mlp(activation=..., **BACKBONE)``) and the
+#: settings it is pretrained with (``gracekit.train.fit(..., **PRETRAIN)`` on classes 0-4 of
+#: ``make_multiclass(seed=0)``); tools/make_lqf_backbone.py writes data/lqf_backbone_*.pt with them.
+BACKBONE = {"n_in": 20, "hidden": (128, 128), "n_out": 5, "negative_slope": 0.1, "seed": 0}
+PRETRAIN = {"n_epochs": 30, "lr": 1e-3, "batch_size": 128, "seed": 0}
+
+
+def load_backbone(activation="relu", folder=None):
+    """Load the shipped pretrained backbone ``data/lqf_backbone_<activation>.pt``.
+
+    Args:
+        activation: "relu" or "leaky_relu".
+        folder: where the files are; default the repository's ``data/`` folder.
+    Returns:
+        the pretrained nn.Sequential (eval mode).
+    Raises:
+        FileNotFoundError when the file is absent (e.g. an installed package: pretrain instead),
+        ValueError when it does not hold a matching state dict.
+    Used in: notebooks/05_lqf.py
+    """
+    model = make_lqf_mlp(activation=activation, **BACKBONE)
+    path = Path(folder) if folder is not None else Path(__file__).resolve().parents[1] / "data"
+    path = path / f"lqf_backbone_{activation}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no shipped backbone at {path.name}; run tools/make_lqf_backbone.py")
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as err:
+        raise ValueError(f"{path.name} is not a valid backbone state dict: {err}") from None
+    return model.eval()
 
 
 def transfer_model(pretrained, n_out, *, head_std=0.1, seed=0, head=None):
