@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["KFACPreconditioner", "top_eigenvalue", "descend", "gd_closed_form", "gd_steps_to_gap", "steps_to_gap"]
+__all__ = ["KFACPreconditioner", "top_eigenvalue", "descend", "gd_closed_form", "gd_closed_form_delta", "gd_steps_to_gap",
+           "steps_to_gap"]
 
 
 def _check_problem(problem):
@@ -194,3 +195,16 @@ def gd_steps_to_gap(problem, lr, tol=1e-3, max_steps=10 ** 7):
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if gd_closed_form(problem, lr, [mid])[0] < tol else (mid, hi)
     return hi
+
+
+def gd_closed_form_delta(problem, lr, step):
+    """The plain-GD iterate delta_t (from delta = 0) in closed form, to measure output distances."""
+    _check_problem(problem)
+    if not hasattr(problem, "_eig"):
+        problem._eig = torch.linalg.eigh(problem.kernel_)
+    s2, U = problem._eig
+    s2 = s2.clamp_min(0)
+    p = U.T @ problem.residual0_
+    h = s2 / problem.n_samples_ + problem.ridge
+    beta = -U @ (p / (s2 + problem.mu_) * (1 - lr * h) ** int(step))
+    return problem.delta_ + problem.lin_.vjp(problem.X_, beta.view(problem.n_samples_, problem.n_classes_))

@@ -118,6 +118,7 @@ def test_gd_and_kfac_converge_to_the_optimum():
     # the closed-form GD curve equals the iterates
     np.testing.assert_allclose(kfac.gd_closed_form(m, gd["lr"], [0, 10, 100, 400]),
                                gd["gap"][[0, 10, 100, 400]], rtol=1e-6, atol=1e-12)
+    torch.testing.assert_close(kfac.gd_closed_form_delta(m, gd["lr"], 400), gd["delta"], rtol=1e-6, atol=1e-9)
     kf = kfac.descend(m, n_steps=3000, method="kfac", damping=0.1, step_scale=1.0, tol=1e-6)
     assert kf["gap"][-1] < 1e-6 and kfac.gd_steps_to_gap(m, gd["lr"], 1e-3) is not None
     torch.testing.assert_close(m.lin_(X, kf["delta"]), m.decision_function(X), rtol=0, atol=1e-2)

@@ -1,0 +1,74 @@
+"""Tests of notebook 05's figures and head-init explorer (precomputed arrays only)."""
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+from gracekit.lqf import make_lqf_mlp, transfer_model  # noqa: E402
+from gracekit.lqf_view import (HeadInitExplorer, HeadInitModel, layer_kernel_shares,  # noqa: E402
+                               plot_convergence, plot_head_init, plot_layer_shares)
+
+
+def toy_model():
+    stds = [0.01, 0.1, 1.0]
+    return HeadInitModel(stds, {"relu": [0.5, 0.6, 0.7], "leaky_relu": [0.55, 0.65, 0.72]},
+                         {"relu": [[0.01, 0.01, 0.98], [0.3, 0.3, 0.4], [0.45, 0.45, 0.1]],
+                          "leaky_relu": [[0.02, 0.02, 0.96], [0.3, 0.3, 0.4], [0.45, 0.45, 0.1]]},
+                         {"relu": 0.6, "leaky_relu": 0.62}, {"relu": 0.7, "leaky_relu": 0.71},
+                         ["layer 1", "layer 2", "head"])
+
+
+def test_layer_shares_follow_the_head_scale():
+    torch.set_num_threads(1)
+    X = np.random.default_rng(0).normal(size=(30, 20)).astype(np.float32)
+    net = make_lqf_mlp(20, (16, 16), 5, seed=0)
+    small = layer_kernel_shares(transfer_model(net, 5, head_std=1e-3), X)
+    large = layer_kernel_shares(transfer_model(net, 5, head_std=1.0), X)
+    assert small.shape == (3,) and abs(small.sum() - 1) < 1e-9
+    # a near-zero head leaves the whole kernel to the head's own weights (the backbone's features vanish)
+    assert small[-1] > 0.99 and large[-1] < 0.9
+    # hand check: for a single Linear layer, trace(J J^T) = K * sum_i (||x_i||^2 + 1)
+    assert np.allclose(layer_kernel_shares(torch.nn.Sequential(torch.nn.Linear(20, 5)), X), [1.0])
+
+
+def test_model_state_and_bad_inputs():
+    m = toy_model()
+    st = m.state("leaky_relu", 2)
+    assert st["std"] == 1.0 and st["acc"] == 0.72 and st["head_share"] == 0.1 and st["probe"] == 0.62
+    with pytest.raises(ValueError, match="activation"):
+        m.state("tanh", 0)
+    with pytest.raises(ValueError, match="index"):
+        m.state("relu", 3)
+    with pytest.raises(ValueError, match="acc_lqf"):
+        HeadInitModel([0.1, 1.0], {"relu": [0.5]}, {"relu": [[1.0]]}, {"relu": 0.5}, {"relu": 0.5}, ["head"])
+    with pytest.raises(ValueError, match="shares"):
+        HeadInitModel([0.1], {"relu": [0.5]}, {"relu": [[0.5, 0.5]]}, {"relu": 0.5}, {"relu": 0.5}, ["head"])
+
+
+def test_explorer_redraws_fast_and_tracks_controls():
+    ex = HeadInitExplorer(toy_model())
+    ex.slider.value = 0
+    assert "0.01" in ex.html.value and "50.0%" in ex.html.value
+    assert ex.bars[-1].get_height() == pytest.approx(98.0)
+    ex.activation.value = "leaky_relu"
+    assert "55.0%" in ex.html.value
+    times = []
+    for i in (1, 2, 0, 1):
+        ex.slider.value = i
+        times.append(ex.last_redraw_ms)
+    assert np.median(times) < 100
+
+
+def test_plots_return_figures_and_validate():
+    fig = plot_convergence({"GD": (np.arange(10), np.logspace(0, -2, 10)), "K-FAC": ([1, 2], [0.1, 1e-4])})
+    assert len(fig.axes[0].lines) == 3
+    assert plot_head_init([0.01, 0.1], [0.5, 0.6], 0.55, 0.7).axes[0].get_xscale() == "log"
+    assert len(plot_layer_shares([0.2, 0.8], ["a", "head"]).axes[0].patches) == 2
+    with pytest.raises(ValueError, match="curves"):
+        plot_convergence({})
+    with pytest.raises(ValueError, match="stds"):
+        plot_head_init([0.1], [0.5, 0.6])
+    with pytest.raises(ValueError, match="names"):
+        plot_layer_shares([0.5, 0.5], ["a"])
