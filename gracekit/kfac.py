@@ -176,7 +176,8 @@ def gd_closed_form(problem, lr, steps):
     h = s2 / problem.n_samples_ + problem.ridge
     w = 0.5 * h * c2
     steps = np.asarray(steps, dtype=np.float64)
-    return np.array([(w * np.abs(1 - lr * h) ** (2 * t)).sum() for t in steps.ravel()]) / w.sum()
+    with np.errstate(over="ignore"):  # a step above 2 / h_max diverges: the gap becomes inf
+        return np.array([(w * np.abs(1 - lr * h) ** (2 * t)).sum() for t in steps.ravel()]) / w.sum()
 
 
 def steps_to_gap(gap, tol=1e-3):
@@ -187,7 +188,7 @@ def steps_to_gap(gap, tol=1e-3):
 
 
 def gd_steps_to_gap(problem, lr, tol=1e-3, max_steps=10 ** 7):
-    """Fewest plain-GD steps whose closed-form normalized gap is below ``tol`` (None past max_steps)."""
+    """Fewest plain-GD steps whose closed-form normalized gap is below ``tol`` (None if never)."""
     if gd_closed_form(problem, lr, [max_steps])[0] >= tol:
         return None
     lo, hi = 0, int(max_steps)
