@@ -1,0 +1,64 @@
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from gracekit.bct_view import (BCTSweep, BCTSweepView, plot_backfill, plot_cross_model_matrix,  # noqa: E402
+                               plot_lambda_sweep)
+
+
+def _sweep():
+    mats = []
+    for new_old in (0.30, 0.55):  # fails, then passes the bar of 0.5
+        M = np.full((3, 3), 0.01)
+        M[0, 0], M[1, 1], M[2, 2], M[2, 0] = 0.5, 0.7, 0.72, new_old
+        mats.append(M)
+    return BCTSweep([0.1, 3.0], mats)
+
+
+def test_sweep_model_computes_gain_and_verdict():
+    base = _sweep()
+    sw = BCTSweep.from_records([{"lam": 3.0, "matrix": base.matrices[1]}, {"lam": 0.1, "matrix": base.matrices[0]}])
+    lo, hi = sw.at(0), sw.at(1)
+    assert sw.lambdas == [0.1, 3.0]
+    assert lo["passes"] is False and lo["gain"] == pytest.approx((0.30 - 0.5) / 0.2)
+    assert hi["passes"] is True and hi["gain"] == pytest.approx(0.25)
+    assert "PASSES" in sw.describe(1) and "fails" in sw.describe(0)
+    with pytest.raises(ValueError, match="i must"):
+        sw.at(2)
+    with pytest.raises(ValueError, match="matrices"):
+        BCTSweep([1.0], np.zeros((2, 3, 3)))
+    with pytest.raises(ValueError, match="records"):
+        BCTSweep.from_records([])
+
+
+def test_view_redraws_fast_on_slider_change():
+    view = BCTSweepView(_sweep(), start=0)
+    assert view.slider.max == 1 and "fails" in view.text.value
+    start = time.perf_counter()
+    view.slider.value = 1
+    elapsed = time.perf_counter() - start
+    assert "λ = 3" in view.label.value and "PASSES" in view.text.value
+    assert elapsed < 1.0  # < 100 ms on an idle machine; generous on a shared one
+    assert hasattr(view.controls, "children") and hasattr(view.output, "clear_output")
+
+
+def test_plots_return_figures_and_validate():
+    import matplotlib.figure
+
+    sw = _sweep()
+    assert isinstance(plot_cross_model_matrix(sw.matrices[0], sw.names), matplotlib.figure.Figure)
+    assert isinstance(plot_lambda_sweep([0.1, 1], [0.3, 0.6], 0.5, new_new=[0.7, 0.7], paragon=0.7,
+                                        se=[0.01, 0.01]), matplotlib.figure.Figure)
+    assert isinstance(plot_backfill([0, 1], {"BCT": [0.5, 0.7]}), matplotlib.figure.Figure)
+    with pytest.raises(ValueError, match="M must"):
+        plot_cross_model_matrix(np.zeros((2, 3)), ["a", "b"])
+    with pytest.raises(ValueError, match="lambdas"):
+        plot_lambda_sweep([0, 1], [0.3, 0.6], 0.5)
+    with pytest.raises(ValueError, match="curves"):
+        plot_backfill([0, 1], {"x": [1]})
+    matplotlib.pyplot.close("all")
