@@ -56,7 +56,7 @@ def setup(seed=0, fast=None, threads=None):
     Args:
         seed: seed for Python, NumPy and torch.
         fast: force FAST mode on or off; None reads GRACEKIT_FAST.
-        threads: torch intra-op threads; None keeps torch's default.
+        threads: torch intra-op threads; None reads $GRACEKIT_THREADS, else keeps torch's default.
     Returns:
         dict with ``fast``, ``seed`` and ``device`` for the notebook to print.
     """
@@ -64,6 +64,8 @@ def setup(seed=0, fast=None, threads=None):
 
     if fast is not None:
         os.environ["GRACEKIT_FAST"] = "1" if fast else "0"
+    if threads is None and os.environ.get("GRACEKIT_THREADS"):
+        threads = os.environ["GRACEKIT_THREADS"]
     if threads is not None:
         torch.set_num_threads(int(threads))
     seed_everything(seed)

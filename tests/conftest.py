@@ -29,3 +29,12 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Each test session writes its model cache to a temporary folder."""
     if "GRACEKIT_CACHE" not in os.environ:
         monkeypatch.setenv("GRACEKIT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def pytest_configure(config):
+    # two test workers on two cores: one torch thread each, and the notebooks' kernels likewise
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("GRACEKIT_THREADS", "1")
+        import torch
+
+        torch.set_num_threads(1)

@@ -6,36 +6,13 @@ Set GRACEKIT_FAST=1 for the small test sizes. Exits non-zero when a cell raises.
 import argparse
 import os
 import sys
-import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
+from gracekit.nbrun import execute_notebook, notebook_errors  # noqa: E402
 
-def load(path):
-    import jupytext
-    import nbformat
-
-    path = Path(path)
-    if path.suffix == ".py":
-        return jupytext.read(path)
-    return nbformat.read(path, as_version=4)
-
-
-def execute(path, timeout=600, allow_error_names=()):
-    """Execute one notebook in its own folder; return (executed notebook, seconds)."""
-    from nbclient import NotebookClient
-
-    path = Path(path).resolve()
-    nb = load(path)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}},
-                            allow_error_names=list(allow_error_names))
-    start = time.perf_counter()
-    client.execute()
-    return nb, time.perf_counter() - start
+execute = execute_notebook  # name kept for older scripts
 
 
 def main(argv=None):
@@ -47,7 +24,10 @@ def main(argv=None):
     failed = 0
     for p in args.paths:
         try:
-            _, seconds = execute(p, args.timeout, args.allow_errors)
+            nb, seconds = execute_notebook(p, args.timeout, args.allow_errors)
+            errors = notebook_errors(nb, args.allow_errors)
+            if errors:
+                raise RuntimeError(f"{errors[0]['ename']}: {errors[0]['evalue']}")
             print(f"{p}: ok in {seconds:.1f} s")
         except Exception as err:  # report and go on with the others
             failed += 1

@@ -1,0 +1,58 @@
+"""Every notebook: paired .ipynb up to date, the kit's structure, and a FAST end-to-end run."""
+import importlib.util
+import re
+import time
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from gracekit.nbrun import execute_notebook, notebook_errors
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_there_are_notebooks():
+    assert SOURCES, "no notebooks/NN_topic.py sources found"
+
+
+@pytest.mark.parametrize("py", SOURCES, ids=lambda p: p.stem)
+def test_ipynb_pair_is_up_to_date(py):
+    sync = _tool("sync_notebooks")
+    ipynb = py.with_suffix(".ipynb")
+    assert ipynb.exists(), f"{ipynb.name} is missing: run `make notebooks`"
+    assert ipynb.read_text() == sync.to_ipynb(py), f"{ipynb.name} is stale: run `make notebooks`"
+    assert '"output_type"' not in ipynb.read_text(), f"{ipynb.name} has outputs"
+
+
+@pytest.mark.parametrize("py", SOURCES, ids=lambda p: p.stem)
+def test_notebook_structure(py):
+    nb = jupytext.read(py)
+    first = nb.cells[0].source
+    assert first.startswith("# "), "the first cell is the title"
+    assert "**Goal:**" in first and re.search(r"~\d+ min", first), "goal and time estimate up front"
+    assert "colab.research.google.com" in first, "an Open-in-Colab badge"
+    headings = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    assert any("## Summary" in h for h in headings) and any("## Exercises" in h for h in headings)
+    tags = [c.metadata.get("tags", []) for c in nb.cells if c.cell_type == "code"]
+    assert any("parameters" in t for t in tags), "a cell tagged `parameters` holds the FAST switch"
+    assert sum("solution" in t for t in tags) >= 2, "at least two exercises with tagged solutions"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("py", SOURCES, ids=lambda p: p.stem)
+def test_notebook_runs_in_fast_mode(py, monkeypatch):
+    monkeypatch.setenv("GRACEKIT_FAST", "1")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    start = time.perf_counter()
+    nb, _ = execute_notebook(py, timeout=300)
+    assert not notebook_errors(nb)
+    print(f"{py.name}: {time.perf_counter() - start:.1f} s")
