@@ -142,3 +142,13 @@ def test_ensembles_lower_nfr_and_relative_nfr(runs):
     boots = [rel(f5, o5, i) - rel(f1, o1, i) for i in (rng.integers(0, n, n) for _ in range(200))]
     d_rel = five["relative_nfr"] - one["relative_nfr"]
     assert d_rel < -3 * np.std(boots)
+
+
+def test_naive_reweighting_trades_error_for_nfr(runs):
+    """The paper finds naive reweighting "does not help"; at this size it is not neutral either:
+    it lowers NFR by giving up positive flips (error up). Both directions beyond 3 standard errors."""
+    naive, none = runs[("naive", 1.0, 1)], runs[("none", 0.0, 1)]
+    d_nfr, se_nfr = _paired(naive, none, "nfr")
+    d_err, se_err = _paired(naive, none, "err_new")
+    assert d_nfr < -3 * se_nfr
+    assert d_err > 3 * se_err
