@@ -1,0 +1,211 @@
+"""Regenerate notebook 04's shipped data: the frozen cloud embedder and the sweep of edge query models.
+
+Usage:
+  python tools/make_edge_cloud.py --cloud-only                 # data/edge_cloud_cloud.pt (seed 0)
+  python tools/make_edge_cloud.py --seeds 0 1 2 --grid         # train + score every edge, measure costs,
+                                                               # write data/edge_cloud_sweep.json
+  python tools/make_edge_cloud.py --seeds 0 --grid --out a.json --no-cost   # one part, to run in parallel
+  python tools/make_edge_cloud.py --merge a.json b.json        # join parts, measure costs, write the sweep
+  python tools/make_edge_cloud.py --report data/edge_cloud_sweep.json       # print the benchmark tables
+Data: 300 training identities x 12 synthetic faces (seed 0, the cloud's and every edge's training set);
+test: 100 unseen identities (1000-1099) x 10 images, 1-shot gallery, top-1 over 5 gallery draws seeded
+by the edge seed. The cloud (widths 32/64/128/128) is trained once (seed 0) and rounded to float16;
+edges are trained against it with seeds 0, 1, 2. Models are cached (gracekit.cache_dir()).
+Full size: cloud about 5 minutes, edges 0.5-3 minutes each on one CPU core.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import gracekit  # noqa: E402
+from gracekit.cost import count_flops, count_params, measure_latency  # noqa: E402
+from gracekit.edge_cloud import (RECIPE, edge_widths, load_cloud, make_embedder, round_half, save_cloud,  # noqa: E402
+                                 score_pair, train_embedder)
+from gracekit.embedders import embed  # noqa: E402
+from gracekit.faces import make_faces  # noqa: E402
+
+FULL = dict(n_train=300, n_per_identity=12, n_test=100, n_test_images=10, difficulty=1.0, n_draws=5,
+            cloud_widths=[32, 64, 128, 128], cloud_epochs=25, cloud_decay=5, edge_epochs=20, edge_decay=4)
+FAST = dict(FULL, n_train=40, n_per_identity=6, n_test=20, n_test_images=5, n_draws=3, cloud_epochs=4,
+            cloud_decay=1, edge_epochs=3, edge_decay=1)
+WIDTHS = [4, 8, 16, 24]       # first-block width of the edges (depth 4: w/2w/2w/2w)
+METHODS = ["independent", "bct", "l2"]
+GRID_WIDTHS, GRID_DEPTHS = [4, 8, 16, 24], [2, 3, 4]  # the grid search (BCT, first seed)
+GRID_METHOD = "bct"
+CLOUD_FILE = ROOT / "data" / "edge_cloud_cloud.pt"
+SWEEP_FILE = ROOT / "data" / "edge_cloud_sweep.json"
+LATENCY_BATCHES = [1, 64]
+
+
+def faces(s):
+    tr = make_faces(s["n_train"], s["n_per_identity"], difficulty=s["difficulty"], seed=0)
+    te = make_faces(identities=range(1000, 1000 + s["n_test"]), n_per_identity=s["n_test_images"],
+                    difficulty=s["difficulty"], seed=0)
+    return tr, te
+
+
+def make_cloud(s, path):
+    tr, te = faces(s)
+    t0 = time.perf_counter()
+    recipe = {"n_epochs": s["cloud_epochs"], "decay_epochs": s["cloud_decay"]}
+    cloud = train_embedder(s["cloud_widths"], tr.images, tr.identity, name="cloud", seed=0, recipe=recipe,
+                           progress=True)
+    seconds = time.perf_counter() - t0
+    round_half(cloud)
+    sc = score_pair(cloud, cloud, te.images, te.identity, n_draws=s["n_draws"], seed=0)
+    save_cloud(cloud, path, made_by="tools/make_edge_cloud.py --cloud-only", seed=0, train_seconds=round(seconds, 1),
+               recipe={**RECIPE, **recipe}, setup=s, cloud_cloud_seed0=sc["cloud_cloud"])
+    print(f"cloud: {seconds:.0f} s, cloud/cloud top-1 {sc['cloud_cloud']:.3f}; saved {path} "
+          f"({path.stat().st_size / 1e6:.2f} MB)")
+
+
+def run(s, seeds, grid, main, cloud_path):
+    cloud, _ = load_cloud(cloud_path)
+    tr, te = faces(s)
+    zc = embed(cloud, te.images)
+    recipe = {"n_epochs": s["edge_epochs"], "decay_epochs": s["edge_decay"]}
+    jobs = []
+    for seed in seeds:
+        if main:
+            jobs += [(seed, m, w, 4, False) for w in WIDTHS for m in METHODS]
+        if grid and seed == seeds[0]:
+            jobs += [(seed, GRID_METHOD, w, d, True) for d in GRID_DEPTHS for w in GRID_WIDTHS]
+    records, start = [], time.perf_counter()
+    for seed, method, w, depth, is_grid in jobs:
+        widths = edge_widths(w, depth)
+        t0 = time.perf_counter()
+        edge = train_embedder(widths, tr.images, tr.identity, method=method, cloud=cloud, seed=seed,
+                              recipe=recipe, name=f"w{w}-d{depth}")
+        seconds = time.perf_counter() - t0
+        sc = score_pair(edge, zc, te.images, te.identity, n_draws=s["n_draws"], seed=seed, cloud_emb=zc)
+        records.append({"seed": seed, "method": method, "width": w, "depth": depth, "widths": list(widths),
+                        "grid": is_grid, "train_s": round(seconds, 1), **{k: round(v, 4) for k, v in sc.items()}})
+        print(f"[{time.perf_counter() - start:5.0f} s] seed {seed} {method:11s} {widths}: edge/edge "
+              f"{sc['edge_edge']:.3f} edge->cloud {sc['edge_cloud']:.3f} (cloud {sc['cloud_cloud']:.3f}) "
+              f"{seconds:.0f} s", flush=True)
+    return records
+
+
+def costs(records, s, cloud_path, n_repeats=50):
+    """FLOPs, parameters (query path: conv + fc, no classifier) and median latency of every architecture."""
+    cloud, _ = load_cloud(cloud_path)
+    archs = {"cloud": list(s["cloud_widths"])}
+    archs.update({"x".join(map(str, r["widths"])): r["widths"] for r in records})
+    out = {}
+    for name, widths in archs.items():
+        model = cloud if name == "cloud" else make_embedder(widths, 0)
+        out[name] = {"widths": list(widths), "flops": count_flops(model, (64, 64)),
+                     "params": count_params(model, ["features", "fc"]),
+                     "latency_ms": {str(b): measure_latency(model, (64, 64), b, n_repeats if b == 1 else 15)
+                                    for b in LATENCY_BATCHES}}
+        print(f"{name:>12s}: {out[name]['flops'] / 1e6:6.2f} MFLOPs, {out[name]['params']:7d} params, "
+              f"latency {out[name]['latency_ms']}", flush=True)
+    return out
+
+
+def write(path, obj):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=None, separators=(",", ":")))
+    tmp.replace(path)
+
+
+def report(path):
+    """Print the benchmark tables (markdown) of a sweep file."""
+    data = json.loads(Path(path).read_text())
+    recs, cost = data["records"], data["costs"]
+    c = cost["cloud"]
+    cc = [r["cloud_cloud"] for r in recs if not r["grid"] and r["method"] == "independent"]
+    ms = lambda v: f"{np.mean(v):.3f} ± {np.std(v, ddof=1) if len(v) > 1 else 0:.3f}"  # noqa: E731
+    print(f"cloud {c['widths']}: {c['flops'] / 1e6:.2f} MFLOPs, {c['params']} params; cloud/cloud {ms(cc)}; "
+          f"chance {1 / data['meta']['setup']['n_test']:.3f}; seeds {sorted({r['seed'] for r in recs})}")
+    print("| edge widths | params | MFLOPs | FLOPs ratio | latency ratio b=1 | b=64 | method | edge/edge | "
+          "edge→cloud | gap to paragon (pts) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for w in sorted({r["width"] for r in recs if not r["grid"]}):
+        for m in METHODS:
+            rs = [r for r in recs if not r["grid"] and r["width"] == w and r["method"] == m]
+            if not rs:
+                continue
+            a = cost["x".join(map(str, rs[0]["widths"]))]
+            lat = [c["latency_ms"][b] / a["latency_ms"][b] for b in ("1", "64")]
+            gap = [100 * (r["edge_cloud"] - r["cloud_cloud"]) for r in rs]
+            print(f"| {'/'.join(map(str, rs[0]['widths']))} | {a['params']:,} | {a['flops'] / 1e6:.2f} | "
+                  f"{c['flops'] / a['flops']:.1f}x | {lat[0]:.1f}x | {lat[1]:.1f}x | {m} | "
+                  f"{ms([r['edge_edge'] for r in rs])} | {ms([r['edge_cloud'] for r in rs])} | "
+                  f"{np.mean(gap):+.1f} ± {np.std(gap, ddof=1) if len(gap) > 1 else 0:.1f} |")
+    g = [r for r in recs if r["grid"]]
+    if g:
+        print(f"\ngrid ({GRID_METHOD}, seed {g[0]['seed']}):")
+        print("| widths | MFLOPs | FLOPs ratio | edge→cloud | gap (pts) |")
+        print("|---|---|---|---|---|")
+        for r in sorted(g, key=lambda r: cost["x".join(map(str, r["widths"]))]["flops"]):
+            a = cost["x".join(map(str, r["widths"]))]
+            print(f"| {'/'.join(map(str, r['widths']))} | {a['flops'] / 1e6:.2f} | {c['flops'] / a['flops']:.1f}x | "
+                  f"{r['edge_cloud']:.3f} | {100 * (r['edge_cloud'] - r['cloud_cloud']):+.1f} |")
+    print("\ntrain seconds:", {k: v for k, v in data["meta"].items() if k.endswith("seconds")},
+          "per edge:", sorted(r["train_s"] for r in recs)[::6])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fast", action="store_true", help="tiny sizes (a quick check; writes nothing to data/ "
+                                                             "unless --out/--cloud say so)")
+    parser.add_argument("--cloud-only", action="store_true", help="train and save the cloud, then stop")
+    parser.add_argument("--cloud", default=None, help=f"cloud file (default {CLOUD_FILE.relative_to(ROOT)})")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--grid", action="store_true", help="also run the width x depth grid (first seed)")
+    parser.add_argument("--no-main", action="store_true", help="skip the main edges (grid only)")
+    parser.add_argument("--no-cost", action="store_true", help="skip the FLOPs/latency measurements")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="join part files, measure costs, write --out")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--report", metavar="JSON")
+    args = parser.parse_args(argv)
+    if args.report:
+        return report(args.report)
+    torch.set_num_threads(1)
+    s = FAST if args.fast else FULL
+    cloud_path = Path(args.cloud) if args.cloud else (Path("/tmp/edge_cloud_fast.pt") if args.fast else CLOUD_FILE)
+    out = Path(args.out) if args.out else (Path("/tmp/edge_cloud_fast.json") if args.fast else SWEEP_FILE)
+    if args.cloud_only or (args.fast and not cloud_path.exists()):
+        make_cloud(s, cloud_path)
+        if args.cloud_only:
+            return
+    start = time.perf_counter()
+    if args.merge:
+        parts = [json.loads(Path(p).read_text()) for p in args.merge]
+        records = [r for p in parts for r in p["records"]]
+        meta = {**parts[0]["meta"], "parts_seconds": [p["meta"]["seconds"] for p in parts]}
+    else:
+        records = run(s, args.seeds, args.grid, not args.no_main, cloud_path)
+        _, cmeta = load_cloud(cloud_path)
+        meta = {"made_by": "tools/make_edge_cloud.py" + (" --fast" if args.fast else ""), "setup": s,
+                "recipe": RECIPE, "widths": WIDTHS, "methods": METHODS, "grid_method": GRID_METHOD,
+                "seconds": round(time.perf_counter() - start, 1), "cloud_train_seconds": cmeta.get("train_seconds"),
+                "threads": 1, "torch": torch.__version__, "python": platform.python_version(),
+                "gracekit": gracekit.__version__,
+                "note": "training faces seed 0 (300 ids x 12); test ids 1000.. seed 0; edge seed s: init, batch "
+                        "order, augmentation and gallery draws; cloud trained once with seed 0, float16"}
+    obj = {"meta": meta, "records": records}
+    if not args.no_cost:
+        obj["costs"] = costs(records, s, cloud_path)
+        obj["meta"]["latency_note"] = ("median ms per call, 1 torch thread, on a shared 2-core CPU "
+                                       f"(batch sizes {LATENCY_BATCHES})")
+    write(out, obj)
+    print(f"{len(records)} records written to {out}")
+
+
+if __name__ == "__main__":
+    main()
