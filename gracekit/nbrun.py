@@ -32,8 +32,7 @@ def execute_notebook(path, timeout=600, allow_error_names=()):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", startup_timeout=120,
                             resources={"metadata": {"path": str(path.parent)}},
-                            allow_error_names=list(allow_error_names),
-                            allow_errors=bool(allow_error_names))
+                            allow_error_names=list(allow_error_names))
     start = time.perf_counter()
     client.execute()
     return nb, time.perf_counter() - start

@@ -1,9 +1,12 @@
-"""Write each notebooks/NN_topic.py (jupytext percent source) to a stripped NN_topic.ipynb.
+"""Write each notebooks/NN_topic.py (jupytext percent source) to a stripped NN_topic.ipynb,
+and a student copy notebooks/student/NN_topic.ipynb whose solution cells are stubs.
 
 Usage: python tools/sync_notebooks.py          # write the .ipynb files
-       python tools/sync_notebooks.py --check  # exit 1 when any pair is out of date
+       python tools/sync_notebooks.py --check  # exit 1 when any file is out of date
 The .py file is the source of truth; the .ipynb is what Colab opens. Outputs, execution
-counts and widget state are never stored.
+counts and widget state are never stored. Never edit the generated files by hand: a code cell
+tagged `solution` in the source becomes, in the student copy, a cell tagged `exercise` that
+raises NotImplementedError.
 """
 import argparse
 import sys
@@ -14,6 +17,9 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+STUDENT = NOTEBOOKS / "student"
+STUB = ('# Exercise: write your code here (the worked solution is in ../{name})\n'
+        'raise NotImplementedError("Exercise: see the prompt above")')
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
@@ -22,9 +28,22 @@ def sources():
     return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 
 
-def to_ipynb(py_path):
-    """The stripped notebook for one source, as a string."""
+def targets():
+    """(source, generated file, is_student_copy) for every generated notebook."""
+    for py in sources():
+        yield py, py.with_suffix(".ipynb"), False
+        yield py, STUDENT / (py.stem + ".ipynb"), True
+
+
+def to_ipynb(py_path, student=False):
+    """The stripped notebook for one source (or its student copy), as a string."""
     nb = jupytext.read(py_path)
+    if student:
+        for cell in nb.cells:
+            tags = cell.metadata.get("tags", [])
+            if cell.cell_type == "code" and "solution" in tags:
+                cell.source = STUB.format(name=Path(py_path).with_suffix(".ipynb").name)
+                cell.metadata["tags"] = [t for t in tags if t != "solution"] + ["exercise"]
     nb.metadata = {"kernelspec": KERNELSPEC,
                    "language_info": {"name": "python"},
                    "jupytext": {"formats": "ipynb,py:percent"}}
@@ -41,13 +60,13 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true", help="only report stale pairs")
     args = parser.parse_args(argv)
     stale = []
-    for py in sources():
-        target = py.with_suffix(".ipynb")
-        text = to_ipynb(py)
+    for py, target, student in targets():
+        text = to_ipynb(py, student)
         if target.exists() and target.read_text() == text:
             continue
         stale.append(target)
         if not args.check:
+            target.parent.mkdir(exist_ok=True)
             target.write_text(text)
             print(f"wrote {target.relative_to(ROOT)}")
     if args.check and stale:
