@@ -70,7 +70,7 @@ def make_cloud(s, path):
           f"({path.stat().st_size / 1e6:.2f} MB)")
 
 
-def run(s, seeds, grid, main, cloud_path):
+def run(s, seeds, grid, main, cloud_path, partial=None):
     cloud, _ = load_cloud(cloud_path)
     tr, te = faces(s)
     zc = embed(cloud, te.images)
@@ -94,6 +94,9 @@ def run(s, seeds, grid, main, cloud_path):
         print(f"[{time.perf_counter() - start:5.0f} s] seed {seed} {method:11s} {widths}: edge/edge "
               f"{sc['edge_edge']:.3f} edge->cloud {sc['edge_cloud']:.3f} (cloud {sc['cloud_cloud']:.3f}) "
               f"{seconds:.0f} s", flush=True)
+        if partial is not None:  # keep what is done so far (a long run can be merged before it ends)
+            write(partial, {"meta": {"seconds": round(time.perf_counter() - start, 1), "partial": True},
+                            "records": records})
     return records
 
 
@@ -187,17 +190,19 @@ def main(argv=None):
     if args.merge:
         parts = [json.loads(Path(p).read_text()) for p in args.merge]
         records = [r for p in parts for r in p["records"]]
-        meta = {**parts[0]["meta"], "parts_seconds": [p["meta"]["seconds"] for p in parts]}
+        seconds = [p["meta"]["seconds"] for p in parts]
     else:
-        records = run(s, args.seeds, args.grid, not args.no_main, cloud_path)
-        _, cmeta = load_cloud(cloud_path)
-        meta = {"made_by": "tools/make_edge_cloud.py" + (" --fast" if args.fast else ""), "setup": s,
-                "recipe": RECIPE, "widths": WIDTHS, "methods": METHODS, "grid_method": GRID_METHOD,
-                "seconds": round(time.perf_counter() - start, 1), "cloud_train_seconds": cmeta.get("train_seconds"),
-                "threads": 1, "torch": torch.__version__, "python": platform.python_version(),
-                "gracekit": gracekit.__version__,
-                "note": "training faces seed 0 (300 ids x 12); test ids 1000.. seed 0; edge seed s: init, batch "
-                        "order, augmentation and gallery draws; cloud trained once with seed 0, float16"}
+        records = run(s, args.seeds, args.grid, not args.no_main, cloud_path,
+                      partial=out.with_suffix(".partial.json"))
+        seconds = [round(time.perf_counter() - start, 1)]
+    _, cmeta = load_cloud(cloud_path)
+    meta = {"made_by": "tools/make_edge_cloud.py" + (" --fast" if args.fast else ""), "setup": s,
+            "recipe": RECIPE, "widths": WIDTHS, "methods": METHODS, "grid_method": GRID_METHOD,
+            "seeds": sorted({r["seed"] for r in records}), "seconds": sum(seconds), "parts_seconds": seconds,
+            "cloud_train_seconds": cmeta.get("train_seconds"), "threads": 1, "torch": torch.__version__,
+            "python": platform.python_version(), "gracekit": gracekit.__version__,
+            "note": "training faces seed 0 (300 ids x 12); test ids 1000.. seed 0; edge seed s: init, batch "
+                    "order, augmentation and gallery draws; cloud trained once with seed 0, float16"}
     obj = {"meta": meta, "records": records}
     if not args.no_cost:
         obj["costs"] = costs(records, s, cloud_path)
