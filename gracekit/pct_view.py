@@ -52,13 +52,14 @@ class PCTExplorer:
         self.baseline = self._points("none")[0]
 
     def _points(self, method):
-        return [p for k, p in sorted(self.points.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][3]))
-                if k[0] == method]
+        return [p for k, p in sorted(self.points.items(), key=lambda kv: kv[0][1:]) if k[0] == method]
+
+    def _base(self, method):  # what a method's changes are measured against
+        return self._points("ensemble")[0] if method == "ensemble" else self.baseline
 
     def knobs(self, method):
         """The values the slider steps through: lambdas, or ensemble sizes for "ensemble"."""
-        field = "size" if method == "ensemble" else "lam"
-        return sorted({p[field] for p in self._points(self._check(method))})
+        return sorted({p[_field(method)] for p in self._points(self._check(method))})
 
     def betas(self, method):
         """The beta values swept for ``method`` (one value for methods without a beta)."""
@@ -76,14 +77,13 @@ class PCTExplorer:
             dict with err_old, err_new, nfr, pfr, relative_nfr (means), their ``_sd``, n (seeds),
             nf_class / pf_class (per-class flip rates), and nfr_change (relative to "none").
         """
-        pts = self._points(self._check(method))
-        field = "size" if method == "ensemble" else "lam"
+        pts, field = self._points(self._check(method)), _field(method)
         knob = pts[0][field] if knob is None else knob
         beta = (self.default_beta if self.default_beta in self.betas(method) else pts[0]["beta"]) \
             if beta is None else beta
         best = min(pts, key=lambda p: (abs(np.log10(p["beta"] + 1) - np.log10(beta + 1)),
                                        abs(np.log10(p[field] + 1e-6) - np.log10(knob + 1e-6))))
-        base = self._points("ensemble")[0] if method == "ensemble" else self.baseline
+        base = self._base(method)
         return {**best, "nfr_change": best["nfr"] / base["nfr"] - 1 if base["nfr"] > 0 else float("nan"),
                 "relative_nfr_change": best["relative_nfr"] / base["relative_nfr"] - 1,
                 "baseline": base}
@@ -95,23 +95,24 @@ class PCTExplorer:
         The choice is made on the test set the sweep reports, so it is optimistic; a held-out
         validation split is the rigorous way to pick lambda.
         """
-        base = self._points("ensemble")[0] if method == "ensemble" else self.baseline
-        pts = [p for p in self._points(self._check(method)) if beta is None or p["beta"] == beta]
-        ok = [p for p in pts if p["err_new"] <= base["err_new"] + max_err_rise]
-        if not ok:
-            return None
-        best = min(ok, key=lambda p: p["nfr"])
-        field = "size" if method == "ensemble" else "lam"
-        return self.point(method, best[field], best["beta"])
+        limit = self._base(method)["err_new"] + max_err_rise
+        ok = [p for p in self._points(self._check(method))
+              if (beta is None or p["beta"] == beta) and p["err_new"] <= limit]
+        best = min(ok, key=lambda p: p["nfr"]) if ok else None
+        return None if best is None else self.point(method, best[_field(method)], best["beta"])
 
     def curve(self, method, beta=None):
         """Arrays (knob, err_new, nfr, err_new_sd, nfr_sd) along the knob at one beta."""
         betas = self.betas(method)
         beta = (self.default_beta if self.default_beta in betas else betas[0]) if beta is None else beta
         beta = min(betas, key=lambda b: abs(b - beta))
-        field = "size" if method == "ensemble" else "lam"
         pts = [p for p in self._points(method) if p["beta"] == beta]
-        return tuple(np.array([p[f] for p in pts]) for f in (field, "err_new", "nfr", "err_new_sd", "nfr_sd"))
+        return tuple(np.array([p[f] for p in pts])
+                     for f in (_field(method), "err_new", "nfr", "err_new_sd", "nfr_sd"))
+
+
+def _field(method):
+    return "size" if method == "ensemble" else "lam"
 
 
 def plot_tradeoff(curves, highlight=None, ax=None, title="Err_new vs NFR (mean ± sd over seeds)"):
@@ -179,10 +180,10 @@ def plot_class_flips(nf_class, pf_class=None, nf_baseline=None, ax=None, title="
 def _fig_ax(ax):
     if ax is not None:
         return ax.figure, ax
-    from matplotlib.figure import Figure
+    import matplotlib.pyplot as plt
 
-    fig = Figure(figsize=(5, 3.6), dpi=80, layout="constrained")
-    return fig, fig.add_subplot()
+    fig, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
+    return fig, ax
 
 
 def plot_pct_explorer(explorer, method="fd_lm", knob=None, beta=None):
@@ -200,11 +201,16 @@ def plot_pct_explorer(explorer, method="fd_lm", knob=None, beta=None):
     return fig
 
 
-def _explorer_figure(explorer):
+def _explorer_figure(explorer, pyplot=True):
     """Figure with the static parts drawn and handles on the parts that change with the selection."""
-    from matplotlib.figure import Figure
+    if pyplot:  # shown by the notebook's inline backend like any other figure
+        import matplotlib.pyplot as plt
 
-    fig = Figure(figsize=(10, 3.8), dpi=72)
+        fig = plt.figure(figsize=(10, 3.8), dpi=72)
+    else:  # private to the explorer view, never shown by pyplot
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(10, 3.8), dpi=72)
     fig.subplots_adjust(left=0.06, right=0.94, bottom=0.14, top=0.91, wspace=0.28)
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
     plot_tradeoff({METHOD_LABELS[m]: explorer.curve(m)[1:] for m in explorer.methods}, ax=ax1)
@@ -268,7 +274,7 @@ class PCTExplorerView:
                                 self.summary])
         self.image = w.HTML()
         self.output = w.Output()
-        self.fig, self._artists = _explorer_figure(explorer)
+        self.fig, self._artists = _explorer_figure(explorer, pyplot=False)
         self._canvas = FigureCanvasAgg(self.fig)
         for a in _dynamic(self._artists):
             a.set_animated(True)
