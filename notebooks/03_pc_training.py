@@ -150,9 +150,9 @@ print(f"CE + lam * naive_pc = {lhs:.6f};  CE with weight 1 + lam on old-correct 
 # ## 3. Training the new model with each method
 #
 # Same data, same initialization and batch order (seed), only the loss changes. λ is small
-# because ½‖Δz‖² sums over 10 classes of logits that grow to tens: with the paper's λ = 1 the
-# new model would copy the old one (section 5). Training goes through `gracekit.train`, and the
-# models are cached on disk, so a rerun is instant.
+# because ½‖Δz‖² sums squared differences of unbounded logits over all classes: with the paper's
+# λ = 1 the new model would copy the old one (section 6 shows it happening already at λ = 0.1).
+# Training goes through `gracekit.train`, and the models are cached on disk, so a rerun is instant.
 
 # %%
 LIVE = {
@@ -213,8 +213,8 @@ for name, r in ens_rows.items():
 # ## 5. The trade-off curve, over three seeds
 #
 # A single λ tells little. The sweep below trains every method over a grid of λ (and of β for
-# FD-LM) with three seeds: 46 configurations × 3 seeds, plus the ensembles. That takes minutes
-# at full size, so the kit ships the result (`data/pct_sweep.json`, made by
+# FD-LM) with three seeds, plus the ensembles. That takes minutes at full size, so the kit ships
+# the result (`data/pct_sweep.json`, made by
 # `tools/make_pct_sweep.py`); set `RECOMPUTE_SWEEP = True` to retrain it here.
 
 # %%
@@ -235,6 +235,7 @@ else:
     configs = pct_configs(**small) if FAST else pct_configs()  # FAST: a reduced grid
     records = run_pct_sweep(configs, seeds=[0, 1, 2] if not FAST else [0, 1], setup=SETUP)
     print(f"recomputed {len(records)} records in {time.perf_counter() - start:.0f} s")
+print(f"{len(pct_configs())} configurations in the full grid (the ensembles count as one)")
 explorer = pct_view.PCTExplorer(records)
 base = explorer.baseline
 print(f"unconstrained: Err_new {base['err_new']:.2%} ± {base['err_new_sd']:.2%}, "
