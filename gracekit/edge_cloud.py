@@ -20,7 +20,7 @@ from .train import fit_cached
 __all__ = ["RECIPE", "METHODS", "edge_widths", "make_embedder", "round_half", "save_cloud", "load_cloud",
            "train_embedder", "score_pair"]
 
-RECIPE = dict(n_epochs=20, decay_epochs=4, lr=3e-3, batch_size=64, weight_decay=5e-4, margin=0.2, scale=16.0,
+RECIPE = dict(n_epochs=15, decay_epochs=3, lr=3e-3, batch_size=64, weight_decay=5e-4, margin=0.2, scale=16.0,
               emb_dim=64, bct_lam=3.0, l2_lam=10.0)
 METHODS = ("independent", "bct", "l2")
 
