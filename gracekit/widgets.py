@@ -83,7 +83,7 @@ class BlendExplorer:
         self.html = w.HTML()
         self.controls = w.VBox([self.slider, self.html])
         self.output = w.Output()
-        self.fig, (self.ax_map, self.ax_curve) = plt.subplots(1, 2, figsize=(10, 4))
+        self.fig, (self.ax_map, self.ax_curve) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=80)
         plt.close(self.fig)  # shown through the Output widget only
         self.state, self.last_redraw_ms = None, float("nan")
         self._draw_static()
@@ -126,9 +126,9 @@ class BlendExplorer:
             self.ax_map.legend(loc="lower left", fontsize=8, framealpha=0.9)
         self.output.clear_output(wait=True)
         with self.output:
-            from IPython.display import display
+            from IPython.display import Image, display
 
-            display(self.fig)
+            display(Image(data=self.render_png(), format="png"))  # works with any matplotlib backend
         self.last_redraw_ms = 1000 * (time.perf_counter() - start)
         return st
 

@@ -160,7 +160,7 @@ print(f"negative flip impact:           {report['nfi']:.2f}")
 # Train the *same* network on the *same* data with another seed. The error barely moves, yet
 # predictions change. This is retrain churn, and it is a negative-flip source with no upgrade at all.
 
-# %%
+# %% tags=["report"]
 rows = []
 for seed in SEEDS[1:]:
     again = MLPClassifier((32, 32), max_iter=2000, random_state=seed).fit(X_new, y_new_train)
@@ -178,7 +178,7 @@ for seed in SEEDS[1:]:
 # Everything above came from one seed. The next cell repeats the whole recipe (data, old model,
 # new model) for three seeds and reports mean ± standard deviation.
 
-# %%
+# %% tags=["report"]
 per_seed = []
 for seed in SEEDS:
     o, n, _, (Xt, yt) = make_models(seed)

@@ -1,0 +1,143 @@
+"""`python -m gracekit.bench`: time every notebook (FAST and full), time widget redraws, and write
+the numbers the notebooks report into docs/benchmarks.md.
+
+A notebook marks the cells whose printed output belongs in the report with the tag ``report``.
+Timings depend on the machine and on what else runs on it; the report records both.
+"""
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+FAST_BAR_S, FULL_BAR_S, REDRAW_BAR_MS = 60, 300, 100
+
+__all__ = ["time_notebook", "blend_explorer_redraws", "main"]
+
+
+def time_notebook(path, fast):
+    """Execute one notebook in FAST or full mode; return (seconds, report text, error or None)."""
+    from .nbrun import execute_notebook, notebook_errors
+
+    os.environ["GRACEKIT_FAST"] = "1" if fast else "0"
+    try:
+        nb, seconds = execute_notebook(path, timeout=900)
+    except Exception as err:  # a failed run is recorded, not fatal to the report
+        return float("nan"), "", f"{err.__class__.__name__}: {str(err).splitlines()[-1][:200]}"
+    errors = notebook_errors(nb)
+    texts = []
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "report" in cell.metadata.get("tags", []):
+            texts += [o["text"] for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
+    err = f"{errors[0]['ename']}: {errors[0]['evalue']}" if errors else None
+    return seconds, "".join(texts).strip(), err
+
+
+def blend_explorer_redraws(n_moves=20):
+    """Milliseconds per slider move of notebook 01's blend explorer (state + figure to PNG)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    from . import plots, widgets
+    from .data import make_moons_data
+
+    X, y, Xt, yt = make_moons_data(200, 20_000, 0.3, seed=0)
+    Xn, yn, _, _ = make_moons_data(2000, 1, 0.3, seed=100)
+    old = LogisticRegression().fit(X, y)
+    new = MLPClassifier((32, 32), max_iter=2000, random_state=0).fit(Xn, yn)
+    extent, g_old = plots.decision_grid(old.predict_proba, Xt, resolution=200)
+    _, g_new = plots.decision_grid(new.predict_proba, Xt, resolution=200)
+    model = widgets.BlendModel(yt, old.predict_proba(Xt), new.predict_proba(Xt), X=Xt,
+                               grid_old=g_old, grid_new=g_new, extent=extent)
+    ex = widgets.BlendExplorer(model)
+    times = []
+    for i in range(n_moves):
+        start = time.perf_counter()
+        ex.slider.value = round((i % 20) * 0.05, 2) if i % 20 else 1.0
+        ex.render_png()  # what the browser receives
+        times.append(1000 * (time.perf_counter() - start))
+    return times
+
+
+def _redraw_benchmarks():
+    """Every widget that offers a redraw benchmark: name -> list of milliseconds."""
+    import importlib
+
+    found = {"01 blend explorer": blend_explorer_redraws}
+    for mod_name in ("pct_view", "bct_view", "edge_view", "lqf_view"):
+        try:
+            mod = importlib.import_module(f"gracekit.{mod_name}")
+        except ImportError:
+            continue
+        if hasattr(mod, "benchmark_redraw"):
+            found[mod_name] = mod.benchmark_redraw
+    return found
+
+
+def _machine():
+    import torch
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, torch {torch.__version__}, load average {load:.1f} at start")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", default=None, help="notebook numbers, e.g. 01 03")
+    parser.add_argument("--no-full", action="store_true", help="skip the full-size runs")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args(argv)
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+    if args.only:
+        paths = [p for p in paths if p.name[:2] in args.only]
+    started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    rows, reports = [], []
+    for p in paths:
+        fast_s, _, fast_err = time_notebook(p, fast=True)
+        full_s, text, full_err = (float("nan"), "", "skipped") if args.no_full else time_notebook(p, False)
+        print(f"{p.name}: FAST {fast_s:.1f} s, full {full_s:.1f} s", file=sys.stderr)
+        ok = (fast_s <= FAST_BAR_S) and (args.no_full or full_s <= FULL_BAR_S)
+        rows.append(f"| {p.stem} | {fast_s:.1f} | {full_s:.1f} | {'yes' if ok else 'NO'} | "
+                    f"{fast_err or full_err or ''} |")
+        if text:
+            reports.append(f"### {p.stem} (full size)\n\n```\n{text}\n```\n")
+    redraws = []
+    for name, bench in _redraw_benchmarks().items():
+        ms = bench()
+        med, worst = statistics.median(ms), max(ms)
+        redraws.append(f"| {name} | {len(ms)} | {med:.1f} | {worst:.1f} | "
+                       f"{'yes' if med <= REDRAW_BAR_MS else 'NO'} |")
+    extra = sorted((ROOT / "docs" / "bench").glob("*.md"))
+    lines = [
+        "# Benchmarks", "",
+        f"Written by `python -m gracekit.bench` on {started}. Machine: {_machine()}.", "",
+        f"Bars: FAST within {FAST_BAR_S} s and full within {FULL_BAR_S} s per notebook on 2 CPU cores; "
+        f"a widget redraw within {REDRAW_BAR_MS} ms.", "",
+        "## Notebook wall time (seconds, one run each, kernel start included)", "",
+        "| notebook | FAST | full | within bars | note |", "|---|---|---|---|---|", *rows, "",
+        "## Widget redraw (ms per slider move: new state, figure rendered to PNG)", "",
+        "| widget | moves | median | worst | within bar |", "|---|---|---|---|---|", *redraws, "",
+        "## Numbers the notebooks report", "", *reports,
+        "## Per-topic results (seeds, spreads, paper numbers side by side)", "",
+        *[f"* [{p.stem}](bench/{p.name})" for p in extra], "",
+    ]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines))
+    os.replace(tmp, out)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
