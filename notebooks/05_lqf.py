@@ -69,7 +69,7 @@ N_EPISODES = 1 if FAST else 3        # episodes = independent draws of the few-s
 N_TEST = 2_000 if FAST else None     # None: all ~5,000 test points of the new classes
 RIDGES = (1e-2, 3e-2, 1e-1)          # candidate ridge strengths, chosen by leave-one-out
 NL_STEPS = 400                       # optimizer steps of nonlinear fine-tuning
-KFAC_STEPS = 300 if FAST else 1_500
+KFAC_STEPS = 300 if FAST else 1_200
 ADAM_STEPS = 300 if FAST else 3_000
 ABLATION_STEPS = 60 if FAST else 200
 HEAD_STDS = (0.001, 0.1, 1.0) if FAST else (0.001, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -286,9 +286,9 @@ print(f"tangent kernel: condition number {float(eig[-1] / eig[eig > 1e-9 * eig[-
 gd_steps = {c: kfac.gd_steps_to_gap(m_conv, c / lam_max, 1e-3) for c in (1.0, 1.5, 1.9, 1.99)}
 c_best = min((c for c in gd_steps if gd_steps[c] is not None), key=lambda c: gd_steps[c])
 t0 = time.perf_counter()
-run_kfac = kfac.descend(m_conv, KFAC_STEPS, method="kfac", damping=0.03, step_scale=1.9)
+run_kfac = kfac.descend(m_conv, KFAC_STEPS, method="kfac", damping=0.03, step_scale=1.9, tol=1e-3)
 t_kfac = time.perf_counter() - t0
-run_adam = kfac.descend(m_conv, ADAM_STEPS, lr=0.03, method="adam")
+run_adam = kfac.descend(m_conv, ADAM_STEPS, lr=0.03, method="adam", tol=1e-3)
 steps_axis = np.unique(np.logspace(0, np.log10(max(gd_steps[c_best] or 1, KFAC_STEPS) * 1.2), 200).astype(int))
 curves = {f"gradient descent (c = {c_best})": (steps_axis, kfac.gd_closed_form(m_conv, c_best / lam_max, steps_axis)),
           "Adam (lr 0.03)": (np.arange(len(run_adam["gap"])), run_adam["gap"]),
@@ -312,11 +312,9 @@ print(f"steps to a normalized gap of 1e-3: gradient descent {gd_steps[c_best]:,}
 if s_kfac:
     print(f"K-FAC needs {gd_steps[c_best] / s_kfac:.0f}x fewer steps than gradient descent")
     gd_delta = kfac.gd_closed_form_delta(m_conv, c_best / lam_max, gd_steps[c_best])
-    kf_at = kfac.descend(m_conv, s_kfac, method="kfac", damping=0.03, step_scale=1.9)["delta"]
     print(f"test outputs still off the optimum's at that point: gradient descent "
-          f"{100 * output_distance(gd_delta):.1f}%, K-FAC {100 * output_distance(kf_at):.1f}%")
-print(f"after {KFAC_STEPS:,} K-FAC steps: gap {run_kfac['gap'][-1]:.1e}, "
-      f"test outputs {100 * output_distance(run_kfac['delta']):.1f}% off")
+          f"{100 * output_distance(gd_delta):.1f}%, K-FAC {100 * output_distance(run_kfac['delta']):.1f}%"
+          + (f", Adam {100 * output_distance(run_adam['delta']):.1f}%" if s_adam else ""))
 
 # %% [markdown]
 # Two lessons. First, the preconditioner is decisive: K-FAC closes the gap in a small fraction of
@@ -362,10 +360,9 @@ for act, net in backbones.items():
 # %% [markdown]
 # A near-zero head leaves the whole tangent kernel to the head's own weights: LQF is then a
 # squared-loss linear probe, and it scores about like one. A very large head (std 1) hurts too on
-# this toy: the backbone's tangent features then dominate the kernel, the linearized model moves
-# far from w0, and the first-order approximation gets worse. The probe-initialized head removes the
-# seed but, in our benchmark, lands between the linear probe and the best random scale (see the
-# printed numbers).
+# this toy, with the backbone's tangent features then dominating the kernel (we have not traced
+# why it hurts). The probe-initialized head removes the seed but, in our benchmark, lands between
+# the linear probe and the best random scale (see the printed numbers).
 #
 # **Explore.** Move the head scale and switch the backbone. Watch the red bar: when the head holds
 # the whole tangent kernel, the backbone cannot adapt.
@@ -420,8 +417,9 @@ print(f"leave-one-out accuracy {np.mean(loo.argmax(1).numpy() == y_small):.3f}, 
 # %% [markdown]
 # **Finding bad labels.** Corrupt the labels of a few training samples, refit, and rank samples by
 # how badly the rest of the data predicts them (the leave-one-out loss). Mislabelled samples
-# should float to the top, and the influence scores tell how much each one moves the test
-# predictions.
+# should rank high, though so will clean samples lying among another class; compare the printed
+# hit rate with a random ranking. The influence scores then tell which training samples push a
+# given test prediction, and by how much.
 
 # %%
 X_ep, y_ep = episode(SHOTS, 1)
@@ -439,6 +437,8 @@ cleaned = LQF(m_noisy.model, ridge=3e-2).fit(np.delete(X_ep, top, 0), np.delete(
 print(f"test accuracy with the noisy labels {accuracy(m_noisy.predict(X_test)):.3f}; after dropping the "
       f"flagged samples {accuracy(cleaned.predict(X_test)):.3f}; with the clean labels "
       f"{accuracy(LQF(m_noisy.model, ridge=3e-2).fit(X_ep, y_ep).predict(X_test)):.3f}")
+print("(the ranking beats chance, but clean samples that sit among another class are flagged too,\n"
+      " so dropping the flagged ones need not recover the clean-label accuracy)")
 x_q = X_test[:1]
 infl = m_noisy.influence(x_q)[:, 0, :]                 # (n_train, 5): output change if sample i goes
 push = infl[np.arange(len(y_noisy)), m_noisy.predict(x_q)[0]].numpy()
