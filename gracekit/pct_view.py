@@ -7,6 +7,7 @@ a method dropdown, a lambda slider (ensemble size for "ensemble") and a beta sel
 """
 import numpy as np
 
+from .blit import BlitFigure
 from .sweeps import summarize
 
 __all__ = ["PCTExplorer", "PCTExplorerView", "show", "plot_tradeoff", "plot_class_flips",
@@ -259,7 +260,6 @@ class PCTExplorerView:
 
     def __init__(self, explorer, method="fd_lm", knob=None, beta=None):
         import ipywidgets as w
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         self.explorer = explorer
         method = method if method in explorer.methods else explorer.methods[0]
@@ -275,11 +275,7 @@ class PCTExplorerView:
         self.image = w.HTML()
         self.output = w.Output()
         self.fig, self._artists = _explorer_figure(explorer, pyplot=False)
-        self._canvas = FigureCanvasAgg(self.fig)
-        for a in _dynamic(self._artists):
-            a.set_animated(True)
-        self._canvas.draw()
-        self._background = self._canvas.copy_from_bbox(self.fig.bbox)
+        self._blit = BlitFigure(self.fig, _dynamic(self._artists))
         self._busy = False
         self._sync_options(method, knob, beta)
         self.method.observe(self._on_method, names="value")
@@ -326,16 +322,8 @@ class PCTExplorerView:
     def render_png(self):
         """Blit the changing artists onto the cached background; return the PNG as base64 text."""
         import base64
-        import io
 
-        from PIL import Image
-
-        self._canvas.restore_region(self._background)
-        for a in _dynamic(self._artists):
-            self.fig.draw_artist(a)
-        buf = io.BytesIO()
-        Image.fromarray(np.asarray(self._canvas.buffer_rgba())).save(buf, format="PNG", compress_level=1)
-        return base64.b64encode(buf.getvalue()).decode()
+        return base64.b64encode(self._blit.png()).decode()
 
 
 def _by_gid(ax, gid):

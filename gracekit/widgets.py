@@ -8,6 +8,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .blit import BlitFigure
 from .metrics import flip_report
 from .plots import plot_flip_map, plot_tradeoff_curve
 
@@ -82,9 +83,11 @@ class BlendExplorer:
                                     description="blend a", continuous_update=True, readout_format=".2f")
         self.html = w.HTML()
         self.controls = w.VBox([self.slider, self.html])
+        self.image = w.HTML()
         self.output = w.Output()
+        self.output.append_display_data(self.image)
         self.fig, (self.ax_map, self.ax_curve) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=80)
-        plt.close(self.fig)  # shown through the Output widget only
+        plt.close(self.fig)  # shown through the image widget only
         self.state, self.last_redraw_ms = None, float("nan")
         self._draw_static()
         self.slider.observe(lambda change: self.update(change["new"]), names="value")
@@ -103,7 +106,12 @@ class BlendExplorer:
                           st.get("grid"), ax=self.ax_map)
             self.region = self.ax_map.images[0] if self.ax_map.images else None
             self.pos_dots, self.neg_dots = self.ax_map.collections[-2:]
+            # the old boundary sits on top of the changing regions, so it is redrawn too
+            dynamic = [a for a in (self.region, *self.ax_map.collections, self.ax_map.get_legend()) if a]
+        else:
+            dynamic = []
         self.fig.tight_layout()
+        self.blit = BlitFigure(self.fig, dynamic + [self.marker])
 
     def update(self, alpha):
         """Recompute the state at ``alpha`` and redraw; records ``last_redraw_ms``."""
@@ -121,24 +129,16 @@ class BlendExplorer:
                 self.region.set_data(st["grid"])
             self.neg_dots.set_offsets(X[st["negative"]] if st["negative"].any() else np.empty((0, 2)))
             self.pos_dots.set_offsets(X[st["positive"]] if st["positive"].any() else np.empty((0, 2)))
-            self.neg_dots.set_label(f"negative flips ({st['negative'].sum():,})")
-            self.pos_dots.set_label(f"positive flips ({st['positive'].sum():,})")
-            self.ax_map.legend(loc="lower left", fontsize=8, framealpha=0.9)
-        self.output.clear_output(wait=True)
-        with self.output:
-            from IPython.display import Image, display
-
-            display(Image(data=self.render_png(), format="png"))  # works with any matplotlib backend
+            texts = self.ax_map.get_legend().get_texts()
+            texts[0].set_text(f"positive flips ({st['positive'].sum():,})")
+            texts[1].set_text(f"negative flips ({st['negative'].sum():,})")
+        self.image.value = self.blit.html_img()
         self.last_redraw_ms = 1000 * (time.perf_counter() - start)
         return st
 
     def render_png(self):
         """The current figure as PNG bytes (what the notebook shows), for benchmarks and tests."""
-        import io
-
-        buf = io.BytesIO()
-        self.fig.savefig(buf, format="png")
-        return buf.getvalue()
+        return self.blit.png()
 
     def _ipython_display_(self):
         from IPython.display import display
