@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from gracekit.cache import load_torch, save_torch
-from gracekit.ddp import evaluate_update, fit_ddp, flip_metric, report_from_counts, update_counts
+from gracekit.ddp import dist_info, evaluate_update, fit_ddp, flip_metric, report_from_counts, update_counts
 from gracekit.losses import focal_distillation
 from gracekit.metrics import flip_report
 from gracekit.models import make_mlp
@@ -49,7 +49,17 @@ def _experiment(folder):
     ck = Path(folder) / "ckpt.pt"
     fit_ddp(make_mlp(8, (32,), 4, seed=0), X, y, checkpoint=ck, stop_after=2, **kw)
     resumed = fit_ddp(make_mlp(8, (32,), 4, seed=0), X, y, checkpoint=ck, **kw)
-    return {"old": old.state_dict(), "new": new.state_dict(), "resumed": resumed.state_dict(),
+    tm = torch.tensor([-1])
+    try:  # the optional torchmetrics route: per-rank updates, sum-reduced in compute()
+        metric = flip_metric(4)
+    except ImportError:
+        pass
+    else:
+        rank, world = dist_info()
+        mine = slice(rank, None, world)
+        metric.update(y_test[mine], predict(old, X_test[mine]), predict(new, X_test[mine]))
+        tm = torch.tensor([metric.compute()[k] for k in ("n", *rep.counts)])
+    return {"old": old.state_dict(), "new": new.state_dict(), "resumed": resumed.state_dict(), "torchmetrics": tm,
             "counts": torch.tensor([rep.n, *rep.counts.values()]),
             "per_class_nf": torch.tensor([v["negative_flips"] for v in rep.per_class.values()])}
 
@@ -69,8 +79,8 @@ def _worker(rank, world, folder):
         dist.destroy_process_group()
 
 
-def test_two_gloo_processes_match_one_and_resume(tmp_path):
-    os.environ["OMP_NUM_THREADS"] = "1"
+def test_two_gloo_processes_match_one_and_resume(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     mp.spawn(_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
     two = load_torch(tmp_path / "result.pt")
     (tmp_path / "one").mkdir()
@@ -79,7 +89,9 @@ def test_two_gloo_processes_match_one_and_resume(tmp_path):
     for side in ("old", "new"):
         for name, w in one[side].items():
             torch.testing.assert_close(two[side][name], w, atol=1e-5, rtol=1e-4, msg=f"{side} {name}")
-    assert torch.equal(two["counts"], one["counts"]) and torch.equal(two["per_class_nf"], one["per_class_nf"])
+    assert torch.equal(two["counts"], one["counts"]) and torch.equal(two["torchmetrics"], one["torchmetrics"])
+    assert two["torchmetrics"].tolist() in ([-1], two["counts"].tolist())
+    assert torch.equal(two["per_class_nf"], one["per_class_nf"])
     # the counts summed over the two shards are those of the whole test set (601: an uneven split)
     X_test, y_test = _blobs(601, 1)
     old, new = make_mlp(8, (16,), 4), make_mlp(8, (32,), 4)
