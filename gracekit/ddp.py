@@ -60,8 +60,7 @@ def init_distributed(backend=None):
 
 
 def _check_data(X, y):
-    X = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
-    y = (y if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y)))
+    X, y = (a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a)) for a in (X, y))
     if X.ndim < 2 or len(X) == 0:
         raise ValueError(f"X must have shape (n_samples, ...) with n_samples > 0, got {tuple(X.shape)}")
     if y.ndim != 1 or len(y) != len(X) or torch.is_floating_point(y):
@@ -108,14 +107,13 @@ def fit_ddp(model, X, y, *, n_epochs=30, lr=0.1, batch_size=256, weight_decay=5e
 
     Args:
         model: torch.nn.Module; every rank builds it with the same seed.
-        X, y: the full training set on every rank (any dtype for X, e.g. uint8 images); each rank
+        X, y: the full training set on every rank (X of any dtype, e.g. uint8 images); each rank
             trains on its DistributedSampler shard of each epoch's shuffled order.
-        n_epochs, lr, weight_decay: the usual; lr follows a cosine decay when schedule="cosine".
+        n_epochs, lr, weight_decay, seed: the usual (seed: shuffling per epoch, torch's global RNG).
         batch_size: global batch, split evenly over the ranks (must be a multiple of world size).
-        seed: seeds the shuffling (DistributedSampler, per epoch) and torch's global RNG.
         loss_fn, old, extra_loss: as in ``gracekit.train.fit``; ``extra_loss(out_new=, out_old=,
             xb=, yb=, model=)`` gets the old model's outputs on this rank's batch.
-        optimizer: "sgd" (momentum 0.9) or "adam".  schedule: "cosine" or None (constant lr).
+        optimizer: "sgd" (momentum 0.9) or "adam".  schedule: "cosine" decay or None (constant).
         augment: optional ``augment(xb, idx, epoch)`` applied to each batch (e.g. CifarAugment).
         device: default this rank's GPU when CUDA is present, else CPU.
         checkpoint: file written by rank 0 after every epoch (atomically); an existing one from a
@@ -157,9 +155,8 @@ def fit_ddp(model, X, y, *, n_epochs=30, lr=0.1, batch_size=256, weight_decay=5e
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             start = int(state["epoch"])
-    net = model
-    if world > 1:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    net = model if world == 1 else DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None)
     sampler = DistributedSampler(range(len(X)), num_replicas=world, rank=rank, shuffle=True, seed=seed)
     local_batch = batch_size // world
     end = n_epochs if stop_after is None else min(n_epochs, int(stop_after))

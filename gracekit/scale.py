@@ -113,6 +113,8 @@ def pct_cifar(folder=None, data="cifar10", *, old_classes=0, methods=("none", "f
     if old_classes == 1:
         raise ValueError("old_classes must be at least 2")
     k_old = old_classes or k_all
+    if isinstance(methods, str) or not list(methods) or not list(seeds):
+        raise ValueError(f"methods and seeds must be non-empty lists, got {methods!r} and {seeds!r}")
     methods = [parse_method(m, k_old) for m in methods]
     rank, world, device = init_distributed()
     X, y, X_test, y_test = load_cifar(folder if folder is not None else cache_dir() / "cifar", data)
@@ -190,7 +192,7 @@ def pct_table(records, meta):
              f"{meta['batch_size']}, SGD lr {meta['lr']} cosine; seeds {meta['seeds']}; {n:,} evaluation images "
              f"(NFR standard error about {100 * np.sqrt(max(ref['nfr'] if ref else 0.02, 1e-4) / n):.2f} pt).",
              "", "| method | λ | Err_old % | Err_new % | NFR % | PFR % | rel. NFR % | NFR vs none | "
-             f"paper Err_new / NFR / rel. NFR % (Err_old {paper['err_old']}) |", "|---|---|---|---|---|---|---|---|---|"]
+             f"paper Err_new / NFR / rel. NFR % (Err_old {paper['err_old']}) |", "|---" * 9 + "|"]
     for r in rows:
         change = f"{100 * (r['nfr'] / ref['nfr'] - 1):+.0f}%" if ref and ref["nfr"] > 0 else ""
         p = paper.get(r["method"])
