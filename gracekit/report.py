@@ -240,9 +240,10 @@ class UpdateReport:
                 ("BEC = P(new wrong | old wrong)", f"{r['bec']:.3f}", ""),
                 ("disagreement", f"{100 * r['disagreement']:.2f}%", c["disagree"])]
         metric_rows = "".join(f"<tr><td>{e(a)}</td><td>{e(b)}</td><td>{e(str(n))}</td></tr>" for a, b, n in rows)
+        pc = self.flips.per_class
         class_rows = "".join(
-            f"<tr><td>{e(str(name))}</td><td>{self.flips.per_class[k]['n']}</td>"
-            f"<td>{self.flips.per_class[k]['negative_flips']}</td><td>{self.flips.per_class[k]['positive_flips']}</td></tr>"
+            f"<tr><td>{e(str(name))}</td><td>{pc[k]['n']}</td>"
+            f"<td>{pc[k]['negative_flips']}</td><td>{pc[k]['positive_flips']}</td></tr>"
             for k, name in enumerate(self.class_names))
         top = self.top_negative_flips()
         flip_rows = "".join(
@@ -266,9 +267,11 @@ figure{{display:inline-block;margin:0.5em}}img{{max-width:100%}}
 <p>NFR - PFR = Err_new - Err_old = {100 * (r['nfr'] - r['pfr']):+.2f} pt. BEC here is Microsoft
 BackwardCompatibilityML's P(new wrong | old wrong).</p>
 <h2>Figures</h2>{fig_html}
-<h2>Per class</h2><table><tr><th>true class</th><th>n</th><th>negative flips</th><th>positive flips</th></tr>{class_rows}</table>
+<h2>Per class</h2><table><tr><th>true class</th><th>n</th><th>negative flips</th><th>positive flips</th></tr>
+{class_rows}</table>
 <h2>Most confident negative flips</h2>
-<table><tr><th>{'index' if self.ids is None else 'id'}</th><th>true</th><th>old</th><th>new</th><th>new model's confidence</th></tr>{flip_rows}</table>
+<table><tr><th>{'index' if self.ids is None else 'id'}</th><th>true</th><th>old</th><th>new</th>
+<th>new model's confidence</th></tr>{flip_rows}</table>
 </body></html>
 """
         if path is not None:
