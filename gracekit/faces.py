@@ -1,6 +1,6 @@
 """Face images for open-set retrieval: a seeded synthetic face generator and real-face loaders.
 
-Synthetic faces are drawn in layers of soft-edged ellipses. Each identity has ~27 fixed shape and tone
+Synthetic faces are drawn in layers of soft-edged ellipses. Each identity has 28 fixed shape and tone
 parameters; each image adds nuisances (pose, lighting, expression, glasses on/off, an occluder, noise)
 whose size is set by one ``difficulty`` knob. Real faces come from scikit-learn's Olivetti fetcher (offline
 through a pre-built cache) or from a folder (or zip) of ``<identity>/*.pgm|png|jpg``.
