@@ -67,7 +67,7 @@ LIVE_WIDTH = 8                                # the edge trained live below (8/1
 LIVE = dict(n_train=300, n_per_identity=12, recipe={}) if not FAST else \
     dict(n_train=60, n_per_identity=6, recipe=dict(n_epochs=4, decay_epochs=1))
 LATENCY_REPEATS = 10 if FAST else 40
-GAP = 0.05                                    # the grid search: cheapest edge within 5 points of the paragon
+GAP = 0.10                                    # the grid search: cheapest edge within 10 points of the paragon
 PAPER = {"DeepFashion2": {"cost_reduction": 80, "gap_points": 0.3}, "IJB-C": {"cost_reduction": 23, "gap_points": 1.6}}
 
 # %% [markdown]
@@ -218,9 +218,10 @@ for r in rows:
           f"{r['edge_edge']:.3f} ± {r['edge_edge_sd']:.3f}  {r['edge_cloud']:.3f} ± {r['edge_cloud_sd']:.3f} "
           f"{100 * (r['edge_cloud'] - r['cloud_cloud']):+9.1f}")
 by = {m: [r for r in rows if r["method"] == m] for m in ("independent", "bct", "l2")}
+by = {m: v for m, v in by.items() if v}  # a partial sweep may lack a method
 worst_indep = max(r["edge_cloud"] for r in by["independent"])
 print(f"\nindependent edges against the cloud gallery: at most {worst_indep:.3f} (chance {chance:.3f})")
-for m in ("bct", "l2"):
+for m in [m for m in ("bct", "l2") if m in by]:
     acc = [r["edge_cloud"] for r in by[m]]
     print(f"{m}: edge->cloud by size {np.round(acc, 3).tolist()}, rises monotonically: "
           f"{bool(np.all(np.diff(acc) > 0))}; closest to the paragon: {100 * (acc[-1] - paragon):+.1f} points")
@@ -229,6 +230,8 @@ for m in ("bct", "l2"):
 curves = {}
 for m, label in (("bct", "edge->cloud, BCT (cloud classifier)"), ("l2", "edge->cloud, L2 to cloud embedding"),
                  ("independent", "edge->cloud, independent")):
+    if m not in by:
+        continue
     curves[label] = ([r["flops"] for r in by[m]], [r["edge_cloud"] for r in by[m]], [r["edge_cloud_sd"] for r in by[m]])
 curves["edge/edge, independent (homogeneous small)"] = ([r["flops"] for r in by["independent"]],
                                                        [r["edge_edge"] for r in by["independent"]])
@@ -246,10 +249,10 @@ plt.show()
 # with the best the edge can do on a gallery of its own.
 
 # %%
-best_compat = {r["name"]: r for r in sorted(by["bct"] + by["l2"], key=lambda r: r["edge_cloud"])}
+best_compat = {r["name"]: r for r in sorted(by["bct"] + by.get("l2", []), key=lambda r: r["edge_cloud"])}
 print(f"{'edge':>12s} {'edge->cloud':>11s} {'indep edge/edge':>15s} {'compat edge/edge':>16s} {'hetero - homo':>13s}")
 pays = []
-for ind in by["independent"]:
+for ind in [r for r in by["independent"] if r["name"] in best_compat]:
     comp = best_compat[ind["name"]]
     homo = max(ind["edge_edge"], comp["edge_edge"])
     pays.append(comp["edge_cloud"] - homo)
@@ -259,12 +262,12 @@ print(f"heterogeneous search beats the best homogeneous-small system at {sum(p >
       f"{len(pays)} sizes")
 
 # %% [markdown]
-# Read the last column. The calibration runs behind this kit found that on these faces a compatible
-# edge searches the cloud's gallery *better* than its own, at every size: the cloud's gallery
-# embeddings are better than anything the small model can make, and the compatible edge only has to
-# embed the query. (The tabular calibration in the kit's notes found the opposite for the tiniest
-# models: there, an 880-parameter edge did worse against the cloud than on its own gallery.) The sign
-# printed above is this sweep's answer; the gap to the paragon shrinks as the edge grows.
+# Read the last column. A positive number means the small model's queries find people better in the
+# cloud's gallery than in any gallery of its own: the gallery side is embedded by the stronger model,
+# and the compatible edge only has to place the query near it. A negative number would mean the edge
+# is too small to be a useful partner for the cloud, and a system of small models alone would do
+# better; heterogeneity pays only above such a crossover size, wherever the data put it. The gap to
+# the paragon, in any case, shrinks as the edge grows.
 #
 # ## 6. Picking an edge: a grid search (not NAS)
 #
@@ -280,6 +283,7 @@ print(f"heterogeneous search beats the best homogeneous-small system at {sum(p >
 # %%
 grid_rows = summarize(records, costs, grid=True)
 grid = EdgeBudget.from_rows(grid_rows, costs)
+print(f"{len(grid_rows)} architectures, each trained once against the cloud (BCT, seed 0)")
 print(f"{'edge widths':>12s} {'MFLOPs':>7s} {'params':>8s} {'edge->cloud':>11s} {'gap (pts)':>9s}")
 for r in grid_rows:
     print(f"{r['name']:>12s} {r['flops'] / 1e6:7.2f} {r['params']:8,d} {r['edge_cloud']:11.3f} "
@@ -368,12 +372,12 @@ plt.show()
 #
 # ## Exercises
 #
-# **1. A cheaper tolerance.** Using the shipped sweep only, find the cheapest compatible edge within 10
+# **1. A tighter tolerance.** Using the shipped sweep only, find the cheapest compatible edge within 5
 # points of the paragon and within 3 points, and print its speed-up over the cloud in FLOPs and in
 # measured latency at batch 1 and batch 64.
 
 # %% tags=["solution"]
-for gap in (0.10, 0.03):
+for gap in (0.05, 0.03):
     pick = budget.cheapest_within(gap)
     if pick is None:
         print(f"within {100 * gap:.0f} points: no edge")
@@ -384,17 +388,18 @@ for gap in (0.10, 0.03):
           + ", ".join(f"{v:.1f}x at batch {b}" for b, v in sorted(s["latency_speedup"].items())))
 
 # %% [markdown]
-# **2. How strong must the pull be?** Retrain the live edge of section 3 with the L2 method at λ = 1
-# instead of 10 (`recipe={"l2_lam": 1.0}`), and compare its edge->cloud and edge/edge with λ = 10.
-# Does a weak pull toward the cloud give a compatible edge? (Full mode: about 3 minutes per model.)
+# **2. How strong must the pull be?** Retrain the live BCT edge of section 3 with a weak pull toward the
+# cloud classifier, λ = 0.3 instead of 3 (`recipe={"bct_lam": 0.3}`), and compare its edge->cloud and
+# edge/edge with the λ = 3 edge. Is a weak pull enough for compatibility? What does it cost the edge's
+# own retrieval? (Full mode: about a minute.)
 
 # %% tags=["solution"]
-for lam in (1.0, 10.0):
-    edge = train_embedder(edge_widths(LIVE_WIDTH, 4), X, y, method="l2", cloud=cloud, seed=0,
-                          recipe={**LIVE["recipe"], "l2_lam": lam}, name=f"w{LIVE_WIDTH}-d4", progress=True)
-    s = score_pair(edge, z_cloud, X_test, y_test, seed=0, cloud_emb=z_cloud)
-    print(f"L2, lambda = {lam:g}: edge/edge {s['edge_edge']:.3f}, edge->cloud {s['edge_cloud']:.3f} "
-          f"(paragon {s['cloud_cloud']:.3f})")
+edge = train_embedder(edge_widths(LIVE_WIDTH, 4), X, y, method="bct", cloud=cloud, seed=0,
+                      recipe={**LIVE["recipe"], "bct_lam": 0.3}, name=f"w{LIVE_WIDTH}-d4", progress=True)
+s = score_pair(edge, z_cloud, X_test, y_test, seed=0, cloud_emb=z_cloud)
+print(f"BCT, lambda = 0.3: edge/edge {s['edge_edge']:.3f}, edge->cloud {s['edge_cloud']:.3f}")
+print(f"BCT, lambda = 3:   edge/edge {live['bct']['edge_edge']:.3f}, edge->cloud {live['bct']['edge_cloud']:.3f} "
+      f"(paragon {s['cloud_cloud']:.3f})")
 
 # %% [markdown]
 # **3. Where does the time go at batch 1?** Time the smallest edge and the cloud at batch sizes 1, 4, 16

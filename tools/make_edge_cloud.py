@@ -76,12 +76,14 @@ def run(s, seeds, grid, main, cloud_path, partial=None):
     tr, te = faces(s)
     zc = embed(cloud, te.images)
     recipe = {"n_epochs": s["edge_epochs"], "decay_epochs": s["edge_decay"]}
-    jobs = []
+    jobs = []  # cheapest first: independent and BCT edges, then the grid, then L2 (it runs the cloud per batch)
     for seed in seeds:
         if main:
-            jobs += [(seed, m, w, 4, False) for w in WIDTHS for m in METHODS]
-        if grid and seed == seeds[0]:
-            jobs += [(seed, GRID_METHOD, w, d, True) for w, d in GRID]
+            jobs += [(seed, m, w, 4, False) for w in WIDTHS for m in METHODS if m != "l2"]
+        if grid and seed == seeds[0]:  # depth-4 grid points are the main edges (copied at the end)
+            jobs += [(seed, GRID_METHOD, w, d, True) for w, d in GRID if d != 4]
+        if main and "l2" in METHODS:
+            jobs += [(seed, "l2", w, 4, False) for w in WIDTHS]
     records, start = [], time.perf_counter()
     for seed, method, w, depth, is_grid in jobs:
         widths = edge_widths(w, depth)
@@ -101,18 +103,37 @@ def run(s, seeds, grid, main, cloud_path, partial=None):
     return records
 
 
-def costs(records, s, cloud_path, n_repeats=50):
-    """FLOPs, parameters (query path: conv + fc, no classifier) and median latency of every architecture."""
+def add_main_to_grid(records):
+    """The grid's depth-4 points are main edges (same method and seed): add them as grid records."""
+    grid = [r for r in records if r["grid"]]
+    if not grid:
+        return records
+    seed, have = grid[0]["seed"], {(r["width"], r["depth"]) for r in grid}
+    extra = [{**r, "grid": True} for r in records if not r["grid"] and r["seed"] == seed
+             and r["method"] == GRID_METHOD and (r["width"], r["depth"]) in set(GRID) - have]
+    return records + extra
+
+
+def costs(records, s, cloud_path, n_repeats=10, n_rounds=7):
+    """FLOPs, parameters (query path: conv + fc, no classifier) and median latency of every architecture.
+
+    Latency: ``n_rounds`` rounds, each timing every model in turn (median of ``n_repeats`` calls); the
+    median over rounds is kept, so a burst of load from other processes hits all models alike.
+    """
     cloud, _ = load_cloud(cloud_path)
     archs = {"cloud": list(s["cloud_widths"])}
     archs.update({"x".join(map(str, r["widths"])): r["widths"] for r in records})
+    models = {name: cloud if name == "cloud" else make_embedder(widths, 0) for name, widths in archs.items()}
+    times = {name: {b: [] for b in LATENCY_BATCHES} for name in archs}
+    for _ in range(n_rounds):
+        for name, model in models.items():
+            for b in LATENCY_BATCHES:
+                times[name][b].append(measure_latency(model, (64, 64), b, n_repeats, n_warmup=2))
     out = {}
     for name, widths in archs.items():
-        model = cloud if name == "cloud" else make_embedder(widths, 0)
-        out[name] = {"widths": list(widths), "flops": count_flops(model, (64, 64)),
-                     "params": count_params(model, ["features", "fc"]),
-                     "latency_ms": {str(b): measure_latency(model, (64, 64), b, n_repeats if b == 1 else 15)
-                                    for b in LATENCY_BATCHES}}
+        out[name] = {"widths": list(widths), "flops": count_flops(models[name], (64, 64)),
+                     "params": count_params(models[name], ["features", "fc"]),
+                     "latency_ms": {str(b): float(np.median(times[name][b])) for b in LATENCY_BATCHES}}
         print(f"{name:>12s}: {out[name]['flops'] / 1e6:6.2f} MFLOPs, {out[name]['params']:7d} params, "
               f"latency {out[name]['latency_ms']}", flush=True)
     return out
@@ -196,6 +217,7 @@ def main(argv=None):
         records = run(s, args.seeds, args.grid, not args.no_main, cloud_path,
                       partial=out.with_suffix(".partial.json"))
         seconds = [round(time.perf_counter() - start, 1)]
+    records = add_main_to_grid(records)
     _, cmeta = load_cloud(cloud_path)
     meta = {"made_by": "tools/make_edge_cloud.py" + (" --fast" if args.fast else ""), "setup": s,
             "recipe": RECIPE, "widths": WIDTHS, "methods": METHODS, "grid_method": GRID_METHOD,
@@ -207,8 +229,8 @@ def main(argv=None):
     obj = {"meta": meta, "records": records}
     if not args.no_cost:
         obj["costs"] = costs(records, s, cloud_path)
-        obj["meta"]["latency_note"] = ("median ms per call, 1 torch thread, on a shared 2-core CPU "
-                                       f"(batch sizes {LATENCY_BATCHES})")
+        obj["meta"]["latency_note"] = ("median ms per call (median over 7 interleaved rounds of 10 calls), "
+                                       f"1 torch thread, on a shared 2-core CPU (batch sizes {LATENCY_BATCHES})")
     write(out, obj)
     print(f"{len(records)} records written to {out}")
 
