@@ -57,8 +57,9 @@ class EdgeBudget:
 
     Args:
         candidates: dicts with name, flops, edge_cloud (mean top-1 against the cloud gallery) and
-            optionally latency_ms {batch size: ms} (e.g. rows of ``summarize`` for one method).
-        paragon: cloud/cloud top-1 (the large model searching its own gallery).
+            optionally latency_ms {batch size: ms} and cloud_cloud (the paragon on the same gallery
+            draws, used for that candidate's gap) (e.g. rows of ``summarize``).
+        paragon: cloud/cloud top-1 (the large model searching its own gallery); the default gap reference.
         cloud_flops: the cloud's FLOPs per query; cloud_latency_ms: {batch size: ms} of the cloud.
     """
 
@@ -89,6 +90,10 @@ class EdgeBudget:
         """(smallest candidate FLOPs, cloud FLOPs)."""
         return self.candidates[0]["flops"], max(self.cloud_flops, self.candidates[-1]["flops"])
 
+    def gap(self, candidate):
+        """edge->cloud minus the paragon (a fraction; negative = below), on the candidate's own draws."""
+        return candidate["edge_cloud"] - candidate.get("cloud_cloud", self.paragon)
+
     def best_under(self, budget):
         """The most accurate candidate with flops <= budget (cheaper wins a tie), or None."""
         if not np.isfinite(budget) or budget <= 0:
@@ -100,7 +105,7 @@ class EdgeBudget:
         """The cheapest candidate whose edge->cloud top-1 is within ``gap`` (a fraction) of the paragon."""
         if not np.isfinite(gap) or gap < 0:
             raise ValueError(f"gap must be a number >= 0 (a fraction, 0.02 = 2 points), got {gap!r}")
-        fits = [c for c in self.candidates if self.paragon - c["edge_cloud"] <= gap]
+        fits = [c for c in self.candidates if -self.gap(c) <= gap + 1e-12]
         return min(fits, key=lambda c: c["flops"]) if fits else None
 
     def summary(self, budget):
@@ -110,7 +115,7 @@ class EdgeBudget:
             return {"budget": float(budget), "choice": None}
         lat = {b: self.cloud_latency_ms[b] / ms for b, ms in c.get("latency_ms", {}).items()
                if b in self.cloud_latency_ms and ms > 0}
-        return {"budget": float(budget), "choice": c, "gap_points": 100 * (c["edge_cloud"] - self.paragon),
+        return {"budget": float(budget), "choice": c, "gap_points": 100 * self.gap(c),
                 "flops_speedup": self.cloud_flops / c["flops"], "latency_speedup": lat}
 
     def describe(self, budget):
@@ -123,7 +128,7 @@ class EdgeBudget:
         lat = ", ".join(f"{v:.1f}x at batch {b}" for b, v in sorted(s["latency_speedup"].items()))
         return (f"budget {budget / 1e6:.2f} MFLOPs -> edge {c['name']} ({c.get('method', '')}, "
                 f"{c['flops'] / 1e6:.2f} MFLOPs): edge->cloud top-1 {c['edge_cloud']:.3f} vs paragon "
-                f"{self.paragon:.3f} ({s['gap_points']:+.1f} points); {s['flops_speedup']:.1f}x fewer FLOPs"
+                f"{c.get('cloud_cloud', self.paragon):.3f} ({s['gap_points']:+.1f} points); {s['flops_speedup']:.1f}x fewer FLOPs"
                 + (f"; measured latency {lat}" if lat else ""))
 
 

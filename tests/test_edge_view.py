@@ -65,6 +65,10 @@ def test_budget_picks_best_edge_under_budget_with_hand_checked_speedups():
     assert b.cheapest_within(0.10)["arch"] == "16x32x32x32"
     assert b.cheapest_within(0.20)["arch"] == "8x16x16x16"
     assert b.cheapest_within(0.01) is None
+    own = EdgeBudget([{"name": "a", "flops": 1e6, "edge_cloud": 0.80, "cloud_cloud": 0.82}], paragon=0.9,
+                     cloud_flops=2e6)
+    assert own.cheapest_within(0.03)["name"] == "a"  # the gap uses the candidate's own gallery draws
+    assert own.summary(1e6)["gap_points"] == pytest.approx(-2.0)
     with pytest.raises(ValueError, match="budget"):
         b.best_under(-1)
     with pytest.raises(ValueError, match="gap"):
