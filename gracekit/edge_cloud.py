@@ -17,12 +17,40 @@ from .embedders import FaceEmbedder, embed, margin_loss
 from .retrieval import clustered_se, cross_model_matrix
 from .train import fit_cached
 
-__all__ = ["RECIPE", "METHODS", "edge_widths", "make_embedder", "round_half", "save_cloud", "load_cloud",
+__all__ = ["RECIPE", "METHODS", "CLOUD_FILE", "SWEEP_FILE", "load_sweep", "edge_widths", "make_embedder", "round_half", "save_cloud", "load_cloud",
            "train_embedder", "score_pair"]
 
 RECIPE = dict(n_epochs=15, decay_epochs=3, lr=3e-3, batch_size=64, weight_decay=5e-4, margin=0.2, scale=16.0,
               emb_dim=64, bct_lam=3.0, l2_lam=10.0)
 METHODS = ("independent", "bct", "l2")
+#: the shipped cloud and sweep (the repository's data/ folder; tools/make_edge_cloud.py writes them)
+CLOUD_FILE = Path(__file__).resolve().parents[1] / "data" / "edge_cloud_cloud.pt"
+SWEEP_FILE = Path(__file__).resolve().parents[1] / "data" / "edge_cloud_sweep.json"
+
+
+def load_sweep(path=None):
+    """Read the shipped edge sweep (records + costs) written by tools/make_edge_cloud.py.
+
+    Args:
+        path: the JSON file; default ``SWEEP_FILE``.
+    Returns:
+        dict with ``meta``, ``records`` and ``costs``.
+    Used in: notebooks/04_edge_cloud.py
+    """
+    import json
+
+    path = Path(path) if path is not None else SWEEP_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no edge sweep at {path}: run tools/make_edge_cloud.py (from a clone of the "
+                                "repository), or set RECOMPUTE_SWEEP = True in notebook 04")
+    try:
+        sweep = json.loads(path.read_text())
+        if not sweep["records"] or "cloud" not in sweep["costs"]:
+            raise KeyError("records/costs")
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not a valid edge sweep ({err}); regenerate it with tools/make_edge_cloud.py") \
+            from err
+    return sweep
 
 
 def edge_widths(width, depth=4):
@@ -72,12 +100,12 @@ def save_cloud(model, path, **meta):
     tmp.replace(path)
 
 
-def load_cloud(path):
-    """Load a cloud saved by ``save_cloud``: returns (model in eval mode, frozen; meta dict).
+def load_cloud(path=None):
+    """Load a cloud saved by ``save_cloud`` (default ``CLOUD_FILE``): returns (frozen model in eval mode, meta).
 
     Used in: notebooks/04_edge_cloud.py
     """
-    path = Path(path)
+    path = Path(path) if path is not None else CLOUD_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no cloud model at {path}: run tools/make_edge_cloud.py --cloud-only")
     try:

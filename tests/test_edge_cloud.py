@@ -62,3 +62,24 @@ def test_train_embedder_validates_and_trains_tiny_edge():
     cloud = make_embedder((2, 4), 5)
     edge = train_embedder((2,), X, y, method="l2", cloud=cloud, recipe=dict(n_epochs=2, decay_epochs=1))
     assert embed(edge, X).shape == (20, 64)
+
+
+def test_load_sweep_validates_and_shipped_sweep_meets_the_bars(tmp_path):
+    from gracekit.edge_cloud import SWEEP_FILE, load_sweep
+    from gracekit.edge_view import summarize
+
+    with pytest.raises(FileNotFoundError, match="make_edge_cloud"):
+        load_sweep(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text('{"records": []}')
+    with pytest.raises(ValueError, match="not a valid edge sweep"):
+        load_sweep(tmp_path / "bad.json")
+    if not SWEEP_FILE.is_file():
+        pytest.skip("shipped sweep not present")
+    sweep = load_sweep()
+    rows = summarize(sweep["records"], sweep["costs"], grid=False)
+    assert {r["n"] for r in rows} == {3}  # three seeds per cell
+    indep = [r for r in rows if r["method"] == "independent"]
+    assert max(r["edge_cloud"] for r in indep) < 0.03  # chance is 0.01
+    for method in ("bct", "l2"):
+        acc = [r["edge_cloud"] for r in rows if r["method"] == method]
+        assert np.all(np.diff(acc) > 0) and acc[-1] > 0.75
