@@ -14,7 +14,7 @@
 # **Goal:** train a face embedder whose queries can search a gallery indexed by an *older* model, and
 # measure when that works (BCT) and when it does not (independent training).
 #
-# **Time:** ~25-30 min. Trains a few small CNNs on the CPU (about 4 minutes in full mode, cached after).
+# **Time:** ~25-30 min. Trains a few small CNNs on the CPU (4-5 minutes in full mode, cached after).
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gracekit/gracekit/blob/main/notebooks/02_bct_faces.ipynb)
 #
@@ -330,8 +330,9 @@ for i in range(len(sweep.lambdas)):
 #
 # Compatibility is not all-or-nothing: the service can re-index the gallery gradually. The curve below
 # shows top-1 for new queries while a growing random fraction of the gallery is re-embedded with the new
-# model (the rest keeps its old embeddings). An incompatible model is useless until the gallery is
-# almost fully backfilled; a BCT model starts above the old model and climbs from there. The area under
+# model (the rest keeps its old embeddings). With an incompatible model, users do worse than with the
+# old model until most of the gallery is re-indexed; a BCT model starts above the old model and climbs
+# from there. The area under
 # the curve summarizes it (FastFill, ICLR 2023, uses this area as its backfilling metric).
 
 # %%
