@@ -17,7 +17,8 @@ from .embedders import FaceEmbedder, embed, margin_loss
 from .retrieval import clustered_se, cross_model_matrix
 from .train import fit_cached
 
-__all__ = ["RECIPE", "METHODS", "CLOUD_FILE", "SWEEP_FILE", "load_sweep", "edge_widths", "make_embedder", "round_half", "save_cloud", "load_cloud",
+__all__ = ["RECIPE", "METHODS", "CLOUD_FILE", "SWEEP_FILE", "load_sweep", "edge_widths", "make_embedder",
+           "round_half", "save_cloud", "load_cloud",
            "train_embedder", "score_pair"]
 
 RECIPE = dict(n_epochs=15, decay_epochs=3, lr=3e-3, batch_size=64, weight_decay=5e-4, margin=0.2, scale=16.0,

@@ -68,7 +68,8 @@ class EdgeBudget:
         if not self.candidates:
             raise ValueError("candidates must hold at least one edge")
         for c in self.candidates:
-            if not (np.isfinite(c.get("flops", np.nan)) and c["flops"] > 0 and np.isfinite(c.get("edge_cloud", np.nan))):
+            flops, acc = c.get("flops", np.nan), c.get("edge_cloud", np.nan)
+            if not (np.isfinite(flops) and flops > 0 and np.isfinite(acc)):
                 raise ValueError(f"candidates need finite flops > 0 and edge_cloud, got {c}")
         if not (np.isfinite(paragon) and np.isfinite(cloud_flops) and cloud_flops > 0):
             raise ValueError("paragon and cloud_flops must be finite (cloud_flops > 0)")
@@ -128,7 +129,8 @@ class EdgeBudget:
         lat = ", ".join(f"{v:.1f}x at batch {b}" for b, v in sorted(s["latency_speedup"].items()))
         return (f"budget {budget / 1e6:.2f} MFLOPs -> edge {c['name']} ({c.get('method', '')}, "
                 f"{c['flops'] / 1e6:.2f} MFLOPs): edge->cloud top-1 {c['edge_cloud']:.3f} vs paragon "
-                f"{c.get('cloud_cloud', self.paragon):.3f} ({s['gap_points']:+.1f} points); {s['flops_speedup']:.1f}x fewer FLOPs"
+                f"{c.get('cloud_cloud', self.paragon):.3f} ({s['gap_points']:+.1f} points); "
+                f"{s['flops_speedup']:.1f}x fewer FLOPs"
                 + (f"; measured latency {lat}" if lat else ""))
 
 

@@ -128,8 +128,8 @@ models["cloud"] = cloud
 cost = {}
 for name, m in models.items():
     cost[name] = {"flops": count_flops(m, (64, 64)), "params": count_params(m, ["features", "fc"]),
-                  "ms": {b: measure_latency(m, (64, 64), b, LATENCY_REPEATS if b == 1 else max(3, LATENCY_REPEATS // 4)) / b
-                         for b in (1, 64)}}
+                  "ms": {b: measure_latency(m, (64, 64), b, LATENCY_REPEATS if b == 1 else max(3, LATENCY_REPEATS // 4))
+                         / b for b in (1, 64)}}
 c = cost["cloud"]
 print(f"{'model':>7s} {'params':>8s} {'MFLOPs':>7s} {'FLOPs ratio':>11s} {'ms/query b=1':>13s} "
       f"{'speed-up b=1':>12s} {'ms/query b=64':>14s} {'speed-up b=64':>13s}")
@@ -162,7 +162,8 @@ plt.show()
 # *is* cosine distillation with twice the weight; the cell checks that identity numerically.
 
 # %%
-a, b = torch.nn.functional.normalize(torch.randn(5, 64), dim=1), torch.nn.functional.normalize(torch.randn(5, 64), dim=1)
+a = torch.nn.functional.normalize(torch.randn(5, 64), dim=1)
+b = torch.nn.functional.normalize(torch.randn(5, 64), dim=1)
 print(f"L2 loss {l2_compat_loss(a, b):.6f} = 2 x cosine-distillation loss {2 * cosine_distill_loss(a, b):.6f}")
 
 start = time.perf_counter()
@@ -294,7 +295,8 @@ if pick is None:
     print(f"no grid edge is within {100 * GAP:.0f} points of the paragon ({grid.paragon:.3f})")
 else:
     print(f"\ncheapest edge within {100 * GAP:.0f} points: {pick['name']} at {pick['flops'] / 1e6:.2f} MFLOPs "
-          f"({costs['cloud']['flops'] / pick['flops']:.1f}x fewer than the cloud), edge->cloud {pick['edge_cloud']:.3f}")
+          f"({costs['cloud']['flops'] / pick['flops']:.1f}x fewer than the cloud), "
+          f"edge->cloud {pick['edge_cloud']:.3f}")
 
 # %% [markdown]
 # ## 7. The paper's numbers beside the kit's

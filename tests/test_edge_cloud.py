@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from gracekit.edge_cloud import edge_widths, load_cloud, make_embedder, round_half, save_cloud, score_pair, train_embedder
+from gracekit.edge_cloud import (edge_widths, load_cloud, make_embedder, round_half, save_cloud, score_pair,
+                                 train_embedder)
 from gracekit.embedders import embed
 
 

@@ -9,7 +9,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from gracekit import edge_view  # noqa: E402
-from gracekit.edge_view import EdgeBudget, EdgeBudgetView, plot_accuracy_vs_flops, plot_latency_vs_flops, summarize  # noqa: E402
+from gracekit.edge_view import (EdgeBudget, EdgeBudgetView, plot_accuracy_vs_flops,  # noqa: E402
+                                plot_latency_vs_flops, summarize)
 
 COSTS = {"cloud": {"flops": 24e6, "params": 270_000, "latency_ms": {"1": 0.8, "64": 64.0}},
          "4x8x8x8": {"flops": 0.3e6, "params": 3_600, "latency_ms": {"1": 0.2, "64": 6.4}},
