@@ -136,7 +136,7 @@ def train_embedder(widths, X, y, *, method="independent", cloud=None, seed=0, re
             the cloud embedding of the same augmented image; on unit vectors that is 2 x (1 - cos), so it
             is cosine distillation too).
         cloud: the frozen cloud FaceEmbedder (needed unless method is "independent").
-        seed: initialisation and batch-order seed.
+        seed: seeds the initialisation, the batch order and the augmentation.
         recipe: overrides of ``RECIPE`` (n_epochs, lr, lambdas, ...).
         name: cache name; progress: tqdm bar.
     Returns:
@@ -152,7 +152,7 @@ def train_embedder(widths, X, y, *, method="independent", cloud=None, seed=0, re
         raise ValueError("recipe needs 0 <= decay_epochs < n_epochs")
     n_classes = int(np.max(np.asarray(y))) + 1
     key = {"name": f"edge-cloud-{name}", "widths": list(widths), "n_classes": n_classes, "method": method,
-           "emb_dim": r["emb_dim"], "scale": r["scale"]}
+           "emb_dim": r["emb_dim"], "scale": r["scale"], "init": "seeded"}
     extra = None
     if method == "bct":
         if len(cloud.weight) < n_classes:
@@ -166,7 +166,12 @@ def train_embedder(widths, X, y, *, method="independent", cloud=None, seed=0, re
         key["cloud"] = fingerprint(*cloud.state_dict().values())
     kw = dict(batch_size=r["batch_size"], weight_decay=r["weight_decay"], seed=seed, progress=progress,
               desc=f"{name} ({method})", loss_fn=margin_loss(r["margin"], r["scale"]), extra_loss=extra)
-    model = fit_cached(lambda: make_embedder(widths, n_classes, r), X, y, key=key,
+
+    def make():
+        torch.manual_seed(int(seed))  # the initialisation follows the seed, not whatever ran before
+        return make_embedder(widths, n_classes, r)
+
+    model = fit_cached(make, X, y, key=key,
                        n_epochs=r["n_epochs"] - r["decay_epochs"], lr=r["lr"], **kw)
     if r["decay_epochs"]:
         model = fit_cached(lambda: model, X, y, key={**key, "stage": 2}, n_epochs=r["decay_epochs"],

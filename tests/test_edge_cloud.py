@@ -84,3 +84,16 @@ def test_load_sweep_validates_and_shipped_sweep_meets_the_bars(tmp_path):
     for method in ("bct", "l2"):
         acc = [r["edge_cloud"] for r in rows if r["method"] == method]
         assert np.all(np.diff(acc) > 0) and acc[-1] > 0.75
+
+
+def test_initialisation_follows_the_seed_not_the_global_rng(tmp_path, monkeypatch):
+    X = np.random.default_rng(0).random((12, 64, 64), dtype=np.float32)
+    y = np.repeat(np.arange(3), 4)
+    out = []
+    for i, folder in enumerate(("a", "b")):
+        monkeypatch.setenv("GRACEKIT_CACHE", str(tmp_path / folder))  # no cache hit for the second run
+        torch.manual_seed(100 + i)  # different global RNG state before each call
+        torch.rand(7)
+        edge = train_embedder((2,), X, y, seed=5, recipe=dict(n_epochs=1, decay_epochs=0))
+        out.append(embed(edge, X))
+    np.testing.assert_allclose(out[0], out[1], atol=1e-6)
