@@ -22,11 +22,22 @@ class FaceEmbedder(nn.Module):
         in_size: side the input is pooled to before the first block.
         scale: logit scale s of the cosine classifier (logits = s * cos).
         augment: augment in training mode.
+        seed: seed for the initial weights (None: torch's global random state). ``fit`` seeds only the
+            training, so pass a seed here for models that are the same in every process.
     Used in: notebooks/02_bct_faces.py
     """
 
-    def __init__(self, n_classes, emb_dim=64, widths=(16, 32, 32, 32), in_size=32, scale=16.0, augment=True):
+    def __init__(self, n_classes, emb_dim=64, widths=(16, 32, 32, 32), in_size=32, scale=16.0, augment=True,
+                 seed=None):
         super().__init__()
+        if seed is None:
+            self._build(n_classes, emb_dim, widths, in_size, scale, augment)
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(seed))
+                self._build(n_classes, emb_dim, widths, in_size, scale, augment)
+
+    def _build(self, n_classes, emb_dim, widths, in_size, scale, augment):
         if not isinstance(n_classes, (int, np.integer)) or n_classes < 0:
             raise ValueError(f"n_classes must be an integer >= 0, got {n_classes!r}")
         if not isinstance(emb_dim, (int, np.integer)) or emb_dim < 1:

@@ -20,6 +20,18 @@ def test_shapes_and_unit_embedding():
     assert embed(m, np.random.rand(3, 1, 32, 32)).shape == (3, 12)
 
 
+def test_seeded_init_is_reproducible_and_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = FaceEmbedder(5, seed=7)
+    after = torch.rand(1)
+    b = FaceEmbedder(5, seed=7)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert torch.equal(before, after)  # the global random state is not consumed
+    assert not torch.equal(FaceEmbedder(5, seed=8).weight, a.weight)
+
+
 def test_augmentation_only_in_training_mode():
     torch.manual_seed(0)
     m = FaceEmbedder(3, widths=(4, 8), in_size=16)
@@ -59,7 +71,7 @@ def test_trained_embedder_retrieves_unseen_identities_far_above_chance():
     """Open set at a tiny size: 30 train identities, 20 unseen test identities (chance = 0.05)."""
     tr = make_faces(30, 8, difficulty=0.6, size=32, seed=0)
     te = make_faces(identities=range(100, 120), n_per_identity=6, difficulty=0.6, size=32, seed=0)
-    model = fit_cached(lambda: FaceEmbedder(30, emb_dim=32, widths=(8, 16, 16), in_size=32), tr.images, tr.identity,
+    model = fit_cached(lambda: FaceEmbedder(30, emb_dim=32, widths=(8, 16, 16), in_size=32, seed=0), tr.images, tr.identity,
                        key={"name": "test-embedder"}, n_epochs=6, lr=3e-3, batch_size=32, seed=0,
                        loss_fn=margin_loss(0.2), progress=False)
     z = embed(model, te.images)

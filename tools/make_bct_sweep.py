@@ -37,13 +37,19 @@ MAIN_LAM = 2.0  # the lambda the notebook trains; the ablation uses it too
 L2_LAMS = [1.0, 10.0]
 
 
-def train(n_classes, X, y, name, setup, seed, extra_loss=None, extra_key=None):
-    """The notebook's recipe: Adam at lr, then ``decay_epochs`` more at lr/10; each stage cached."""
+def train(n_classes, X, y, name, setup, seed, extra_loss=None, extra_key=None, init_seed=None):
+    """The notebook's recipe: Adam at lr, then ``decay_epochs`` more at lr/10; each stage cached.
+
+    New models start from the initial weights ``seed + 1000`` (all of them the same), the old model
+    from ``seed``: a new model is not trained from the old model's initialization.
+    """
     s = setup
+    init_seed = seed + 1000 if init_seed is None else init_seed
     kw = dict(batch_size=s["batch_size"], weight_decay=s["weight_decay"], seed=seed, progress=False,
               loss_fn=margin_loss(s["margin"], s["scale"]), extra_loss=extra_loss)
-    key = {"name": f"bct-faces-{name}", "n_classes": n_classes, "arch": "FaceEmbedder-default", **(extra_key or {})}
-    m = fit_cached(lambda: FaceEmbedder(n_classes, scale=s["scale"]), X, y, key=key,
+    key = {"name": f"bct-faces-{name}", "n_classes": n_classes, "arch": "FaceEmbedder-default",
+           "init": init_seed, **(extra_key or {})}
+    m = fit_cached(lambda: FaceEmbedder(n_classes, scale=s["scale"], seed=init_seed), X, y, key=key,
                    n_epochs=s["n_epochs"] - s["decay_epochs"], lr=s["lr"], **kw)
     return fit_cached(lambda: m, X, y, key={**key, "stage": 2}, n_epochs=s["decay_epochs"], lr=s["lr"] / 10, **kw)
 
@@ -63,7 +69,7 @@ def run_seed(seed, setup):
         timings[label] = time.perf_counter() - start
         return m
 
-    old = timed("old", s["n_old"], tr.images[o], tr.identity[o], "old", s, seed)
+    old = timed("old", s["n_old"], tr.images[o], tr.identity[o], "old", s, seed, init_seed=seed)
     indep = timed("independent", s["n_new"], tr.images, tr.identity, "independent", s, seed)
     old_key = {"old": f"old-seed{seed}"}
     W_syn = synthesize_weights(embed(old, tr.images), tr.identity, s["n_new"], old.weight.detach())
