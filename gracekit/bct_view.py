@@ -16,7 +16,8 @@ def plot_cross_model_matrix(M, names, title=None, ax=None, se=None):
     M = np.asarray(M, dtype=float)
     if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] != len(names):
         raise ValueError(f"M must be square with one row per name ({len(names)}), got shape {M.shape}")
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(1.3 * len(names) + 1.8, 1.1 * len(names) + 1.2))
+    size = (1.3 * len(names) + 1.8, 1.1 * len(names) + 1.2)
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=size)
     ax.imshow(M, vmin=0, vmax=1, cmap="viridis")
     for i in range(len(names)):
         for j in range(len(names)):

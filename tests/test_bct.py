@@ -90,7 +90,8 @@ def test_bct_makes_new_queries_search_the_old_gallery():
     arch = dict(emb_dim=32, widths=(8, 16, 16), in_size=32)
     fitkw = dict(n_epochs=12, lr=3e-3, batch_size=32, seed=0, loss_fn=margin_loss(0.2), progress=False)
     o = tr.identity < 20
-    old = fit_cached(lambda: FaceEmbedder(20, **arch, seed=0), tr.images[o], tr.identity[o], key={"name": "t-old"}, **fitkw)
+    old = fit_cached(lambda: FaceEmbedder(20, **arch, seed=0), tr.images[o], tr.identity[o], key={"name": "t-old"},
+                     **fitkw)
     W = synthesize_weights(embed(old, tr.images), tr.identity, 40, old.weight.detach())
     indep = fit_cached(lambda: FaceEmbedder(40, **arch, seed=1), tr.images, tr.identity, key={"name": "t-new"}, **fitkw)
     bct = fit_cached(lambda: FaceEmbedder(40, **arch, seed=1), tr.images, tr.identity, key={"name": "t-bct"},

@@ -71,7 +71,8 @@ def test_trained_embedder_retrieves_unseen_identities_far_above_chance():
     """Open set at a tiny size: 30 train identities, 20 unseen test identities (chance = 0.05)."""
     tr = make_faces(30, 8, difficulty=0.6, size=32, seed=0)
     te = make_faces(identities=range(100, 120), n_per_identity=6, difficulty=0.6, size=32, seed=0)
-    model = fit_cached(lambda: FaceEmbedder(30, emb_dim=32, widths=(8, 16, 16), in_size=32, seed=0), tr.images, tr.identity,
+    model = fit_cached(lambda: FaceEmbedder(30, emb_dim=32, widths=(8, 16, 16), in_size=32, seed=0),
+                       tr.images, tr.identity,
                        key={"name": "test-embedder"}, n_epochs=6, lr=3e-3, batch_size=32, seed=0,
                        loss_fn=margin_loss(0.2), progress=False)
     z = embed(model, te.images)

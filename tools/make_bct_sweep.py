@@ -86,7 +86,8 @@ def run_seed(seed, setup):
         names, M, per = cross_model_matrix({"old": z_old, "new*": z_ind, "new": z}, te.identity,
                                            n_draws=s["n_draws"], seed=seed)
         d = per[("new", "old")] - per[("old", "old")]
-        rec = {"seed": seed, "variant": "bct-oldonly" if name == "bct-oldonly" else name.split("-")[0], "name": name, "lam": lam, "matrix": M.round(4).tolist(),
+        variant = "bct-oldonly" if name == "bct-oldonly" else name.split("-")[0]
+        rec = {"seed": seed, "variant": variant, "name": name, "lam": lam, "matrix": M.round(4).tolist(),
                "new_old": M[2, 0], "old_old": M[0, 0], "new_new": M[2, 2], "paragon": M[1, 1],
                "independent_new_old": M[1, 0], "diff_se": clustered_se(d),
                "independent_se": clustered_se(per[("new*", "old")]),
@@ -112,13 +113,17 @@ def report(path):
     print("|---|---|---|---|---|---|---|---|")
     for name in dict.fromkeys(r["name"] for r in recs):
         rs = [r for r in recs if r["name"] == name]
-        f = lambda k: f"{np.mean([r[k] for r in rs]):.3f} ± {np.std([r[k] for r in rs], ddof=1) if len(rs) > 1 else 0:.3f}"  # noqa: E731
+        def f(k):
+            v = [r[k] for r in rs]
+            return f"{np.mean(v):.3f} ± {np.std(v, ddof=1) if len(v) > 1 else 0:.3f}"
+
         diffs = ", ".join(f"{r['new_old'] - r['old_old']:+.3f} ({(r['new_old'] - r['old_old']) / r['diff_se']:.1f} SE)"
                           for r in rs)
         print(f"| {name} | {rs[0]['lam']:g} | {f('old_old')} | {f('paragon')} | {f('new_new')} | {f('new_old')} | "
               f"{diffs} | {f('gain')} |")
     ind = [r for r in recs if r["name"] == recs[0]["name"]]
-    print("independent new→old per seed:", [f"{r['independent_new_old']:.3f} (SE {r['independent_se']:.3f})" for r in ind])
+    print("independent new→old per seed:",
+          [f"{r['independent_new_old']:.3f} (SE {r['independent_se']:.3f})" for r in ind])
     print("timings (s):", data["meta"]["timings"])
 
 
