@@ -113,6 +113,7 @@ def fit_cached(make_model, X, y, *, key, old=None, extra_loss=None, loss_fn=None
     """
     if not isinstance(key, dict):
         raise ValueError(f"key must be a dict describing the model and loss, got {type(key).__name__}")
+    seed_everything(fit_kwargs.get("seed", 0))  # the fresh model's initialization follows the seed
     model = make_model()
     settings = {"key": key, "data": fingerprint(X, y),
                 "fit": {k: v for k, v in sorted(fit_kwargs.items()) if k not in ("progress", "desc", "device")}}

@@ -32,13 +32,19 @@
 # isolation is sufficient". We check what holds on a small problem.
 
 # %%
-# Setup: on Colab, install the kit (torch is already there and is not reinstalled)
+# Setup: on Colab, fetch the kit with its data/ folder and install it (torch is already there
+# and is not reinstalled); elsewhere nothing happens here
 import sys
 
 if "google.colab" in sys.modules:
+    import os
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "gracekit @ git+https://github.com/gracekit/gracekit"], check=True)
+    if not os.path.isdir("/content/gracekit"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1",
+                        "https://github.com/gracekit/gracekit", "/content/gracekit"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/gracekit"], check=True)
+    sys.path.insert(0, "/content/gracekit")  # this kernel started before the install
+    os.chdir("/content/gracekit/notebooks")
 
 import copy
 import math
