@@ -42,7 +42,7 @@ def test_notebook_structure(py):
     nb = jupytext.read(py)
     first = nb.cells[0].source
     assert first.startswith("# "), "the first cell is the title"
-    assert "**Goal:**" in first and re.search(r"~\d+ min", first), "goal and time estimate up front"
+    assert "**Goal:**" in first and re.search(r"~\d+(-\d+)? min", first), "goal and time estimate up front"
     assert "colab.research.google.com" in first, "an Open-in-Colab badge"
     headings = [c.source for c in nb.cells if c.cell_type == "markdown"]
     assert any("## Summary" in h for h in headings) and any("## Exercises" in h for h in headings)
