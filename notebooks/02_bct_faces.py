@@ -188,7 +188,7 @@ plt.show()
 #   (`synthesize_weights`), so new people are also placed where the old model would put them;
 # * openBCT adds the term with weight 1. At this scale we use λ = 2 (section 6 sweeps λ).
 
-# %%
+# %% tags=["report"]
 W_syn = synthesize_weights(embed(old, X), y, S["n_new"], old_weight=old.weight.detach())
 print(f"old classifier: {tuple(old.weight.shape)} -> with synthesized rows: {tuple(W_syn.shape)}")
 old_key = {"old": f"old-seed{SEED}"}
@@ -243,7 +243,7 @@ Z["BCT-oldonly"] = embed(ablation, X_test)
 # The obvious alternative: add λ·‖φ_new(x) − φ_old(x)‖² to the loss. It forces the new embedding to
 # *copy* the old one, so it buys compatibility by giving up new/new accuracy (the "compatibility tax").
 
-# %%
+# %% tags=["report"]
 start = time.perf_counter()
 l2 = train(S["n_new"], X, y, f"l2-{L2_LAM:g}", l2_term(old, L2_LAM), {**old_key, "lam": L2_LAM})
 timings["L2"] = time.perf_counter() - start

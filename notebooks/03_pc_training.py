@@ -263,7 +263,7 @@ plt.show()
 # mean NFR whose mean error is at most 1 point above the unconstrained model's (chosen on the test
 # set, so slightly optimistic), and naive reweighting at the paper's λ = 1.
 
-# %%
+# %% tags=["report"]
 PAPER_T2A = {  # Yan et al. CVPR 2021, Table 2a: ImageNet, ResNet-18 -> ResNet-18, Err_old 30.24%
     "none": (30.29, 6.44, 30.48), "naive": (29.34, 5.72, 27.95), "fd_kl": (30.63, 2.50, 11.70),
     "fd_lm": (30.47, 2.35, 11.06), "ensemble": (25.98, 1.70, 8.85),  # 16 x R18 (Err_old 26.07%)
@@ -300,7 +300,7 @@ print("(rel = relative NFR in %; the ensemble rows compare k-model ensembles wit
 # but along a worse curve: within the same error budget it removes far fewer negative flips than
 # distillation does. The next cell prints both comparisons.
 
-# %%
+# %% tags=["report"]
 ens_one = explorer.point("ensemble", 1)
 checks = {"FD-LM": picks["fd_lm"], "FD-KL": picks["fd_kl"]}
 for name, p in checks.items():

@@ -311,7 +311,7 @@ else:
 # searching its own gallery), **80x** lower query cost within **0.3 points** on DeepFashion2 and **23x**
 # within **1.6 points** on IJB-C.
 
-# %%
+# %% tags=["report"]
 # main edges (mean over seeds) plus the grid's other depths (seed 0); gaps on each row's own gallery draws
 candidates = rows + [r for r in grid_rows if len(r["widths"]) != 4]
 allc = EdgeBudget.from_rows(candidates, costs)

@@ -176,7 +176,7 @@ for eps in (1e-2, 1e-3):
 #   `RIDGES` by **leave-one-out accuracy on the training set**, which costs almost nothing in closed
 #   form (section 7), so the test set is never used to tune it.
 
-# %%
+# %% tags=["report"]
 def finetune(model, X, y, seed):
     epochs = math.ceil(NL_STEPS / math.ceil(len(X) / 32))
     return fit(copy.deepcopy(model), X, y, n_epochs=epochs, lr=1e-3, batch_size=32, seed=seed,
@@ -228,7 +228,7 @@ print(f"test accuracy in %, mean ± sd over {N_EPISODES} episode(s) of {len(y_te
 # nonlinear fine-tuning the seed sets the minibatch order; for LQF we shuffle the rows of the
 # training set. Then count test points on which two retrains predict different labels.
 
-# %%
+# %% tags=["report"]
 X_ep, y_ep = episode(SHOTS, 0)
 model0 = transfer_model(backbones["relu"], 5, head_std=0.1, seed=0)
 nl_preds = [predict(finetune(model0, X_ep, y_ep, seed=s), X_test).argmax(1).numpy() for s in range(3)]
@@ -283,7 +283,7 @@ print(f"LQF with three different random heads (different w0): disagreement "
 # (`kfac.gd_closed_form`), so its tens of thousands of steps cost nothing to count; we run it at the
 # best of several stable step sizes c/λ_max(H), c ∈ {1, 1.5, 1.9, 1.99}.
 
-# %%
+# %% tags=["report"]
 m_conv = LQF(model0, ridge=1e-3, target_scale=15.0).fit(X_ep, y_ep)
 eig = torch.linalg.eigvalsh(m_conv.kernel_)
 lam_max = float(eig[-1]) / len(X_ep) + 1e-3   # the largest curvature of H, exactly

@@ -310,7 +310,7 @@ print(f"independent models against phi_1: {gap_first('independent', T).mean() + 
 # The right panel is each method's self-retrieval M(φt, φt) below the independent model trained on
 # the same data. Positive means the constraint costs accuracy.
 
-# %%
+# %% tags=["report"]
 ind = summary["independent"]["step"]
 for field, label in [("self_top1", "self top-1"), ("err", "classification error")]:
     print(f"{label}:")
