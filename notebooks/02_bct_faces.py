@@ -216,8 +216,8 @@ plt.show()
 # Read the bottom-left cell: the new model's queries now retrieve from the old gallery **better than
 # the old model itself did** — the user gets part of the update's gain on the day it ships, with no
 # backfilling. The bottom-right cell is BCT's own new/new accuracy, which stays close to the
-# unconstrained new model (in some seeds it is even above it: the old model also acts as a teacher,
-# so G's denominator, the independent model's gain, is only a loose yardstick).
+# unconstrained new model (it can even be above it: the old model also acts as a teacher, so G's
+# denominator, the independent model's gain, is only a loose yardstick).
 #
 # (In FAST mode the models are tiny and undertrained, and these claims need not hold; the numbers
 # in this notebook are only meaningful in full mode.)
