@@ -1,4 +1,7 @@
 """Execute notebook sources (jupytext .py or .ipynb) headlessly, as the tests and benchmarks do."""
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +33,7 @@ def execute_notebook(path, timeout=600, allow_error_names=(), wall_timeout=1200,
     """
     import asyncio
 
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
 
     path = Path(path).resolve()
@@ -38,17 +42,23 @@ def execute_notebook(path, timeout=600, allow_error_names=(), wall_timeout=1200,
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         # with allowed errors the kernel must not abort later cells (stop_on_error off);
         # the caller checks the error names with notebook_errors
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", startup_timeout=120,
+        # ipc (unix socket) transport: kernels started side by side (parallel test workers, a
+        # kernel beside a running JupyterLab) cannot race for the same TCP ports
+        sockets = tempfile.mkdtemp(prefix="gracekit-kernel-")
+        km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "k"))
+        client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3", startup_timeout=120,
                                 resources={"metadata": {"path": str(path.parent)}},
                                 allow_errors=bool(allow_error_names))
         start = time.perf_counter()
         try:
             asyncio.run(asyncio.wait_for(client.async_execute(), wall_timeout))
         except asyncio.TimeoutError:
+            shutil.rmtree(sockets, ignore_errors=True)
             if attempt == retries:
                 raise TimeoutError(f"{path.name} did not finish within {wall_timeout} s "
                                    f"({attempt + 1} attempts)") from None
             continue
+        shutil.rmtree(sockets, ignore_errors=True)
         return nb, time.perf_counter() - start
 
 

@@ -57,7 +57,7 @@ def test_notebook_runs_in_fast_mode(py, monkeypatch):
     monkeypatch.setenv("GRACEKIT_FAST", "1")
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     start = time.perf_counter()
-    nb, _ = execute_notebook(py, timeout=300)
+    nb, _ = execute_notebook(py, timeout=300, wall_timeout=300)
     assert not notebook_errors(nb)
     print(f"{py.name}: {time.perf_counter() - start:.1f} s")
 
@@ -69,7 +69,8 @@ def test_student_copy_runs_with_stubs(py, monkeypatch):
     monkeypatch.setenv("GRACEKIT_FAST", "1")
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     student = ROOT / "notebooks" / "student" / (py.stem + ".ipynb")
-    nb, _ = execute_notebook(student, timeout=300, allow_error_names=["NotImplementedError"])
+    nb, _ = execute_notebook(student, timeout=300, allow_error_names=["NotImplementedError"],
+                             wall_timeout=300)
     assert not notebook_errors(nb, allowed=["NotImplementedError"])
     raised = [c for c in nb.cells if "exercise" in c.metadata.get("tags", [])
               and any(o.get("ename") == "NotImplementedError" for o in c.get("outputs", []))]
