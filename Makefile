@@ -36,7 +36,7 @@ install-test: $(VENV)/.test
 
 lab: $(VENV)/.lab
 	$(PY) -m gracekit doctor || true
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: $(VENV)/.test
 	$(PY) -m pytest -n 2 --dist loadgroup
