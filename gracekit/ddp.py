@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from ._config import get_device, seed_everything
 from .cache import load_torch, save_torch, settings_key
 from .metrics import FlipReport
+from .train import train_step
 
 __all__ = ["init_distributed", "dist_info", "fit_ddp", "update_counts", "report_from_counts",
            "evaluate_update", "flip_metric"]
@@ -173,16 +174,7 @@ def fit_ddp(model, X, y, *, n_epochs=30, lr=0.1, batch_size=256, weight_decay=5e
             xb, yb = X[idx], y[idx]
             if augment is not None:
                 xb = augment(xb, idx, epoch)
-            out = net(xb)
-            loss = loss_fn(out, yb)
-            if extra_loss is not None:
-                with torch.no_grad():
-                    out_old = old(xb) if old is not None else None
-                loss = loss + extra_loss(out_new=out, out_old=out_old, xb=xb, yb=yb, model=model)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach() * len(idx)
+            total += train_step(net, opt, xb, yb, loss_fn, old, extra_loss, model=model) * len(idx)
         if world > 1:
             dist.all_reduce(total)
         bar.set_postfix(loss=f"{float(total) / (len(order) * world):.4f}")

@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 from ._config import get_device, seed_everything
 from .cache import cached, fingerprint
 
-__all__ = ["fit", "fit_cached", "predict", "as_tensor"]
+__all__ = ["fit", "fit_cached", "train_step", "predict", "as_tensor"]
 
 
 def as_tensor(X, dtype=torch.float32):
@@ -31,6 +31,30 @@ def _check_xy(X, y):
     if (y < 0).any():
         raise ValueError("y must hold class indices >= 0")
     return X, y
+
+
+def train_step(net, opt, xb, yb, loss_fn, old=None, extra_loss=None, model=None):
+    """One optimizer step on a batch: the main loss plus the optional extra term.
+
+    Args:
+        net: the module to run (``model`` itself, or its DistributedDataParallel wrapper).
+        opt: the optimizer; xb, yb: the batch; loss_fn: ``loss_fn(out, yb)``.
+        old, extra_loss: as in ``fit``; the old model's outputs are computed without gradients.
+        model: the unwrapped model handed to ``extra_loss``; default ``net``.
+    Returns:
+        the batch loss, detached.
+    """
+    out = net(xb)
+    loss = loss_fn(out, yb)
+    if extra_loss is not None:
+        with torch.no_grad():
+            out_old = old(xb) if old is not None else None
+        loss = loss + extra_loss(out_new=out, out_old=out_old, xb=xb, yb=yb,
+                                 model=net if model is None else model)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
 
 
 def fit(model, X, y, *, n_epochs=20, lr=1e-3, batch_size=128, weight_decay=0.0, seed=0,
@@ -82,16 +106,7 @@ def fit(model, X, y, *, n_epochs=20, lr=1e-3, batch_size=128, weight_decay=0.0, 
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             xb, yb = X[idx].to(device), y[idx].to(device)
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            if extra_loss is not None:
-                with torch.no_grad():
-                    out_old = old(xb) if old is not None else None
-                loss = loss + extra_loss(out_new=out, out_old=out_old, xb=xb, yb=yb, model=model)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
+            total += float(train_step(model, opt, xb, yb, loss_fn, old, extra_loss)) * len(idx)
         bar.set_postfix(loss=f"{total / n:.4f}")
     return model.cpu().eval()
 
