@@ -22,6 +22,11 @@ from gracekit.train import predict
 # gracekit.scale (and through gracekit.sweeps, scikit-learn) is imported inside the tests that use it,
 # so that the processes spawned below start quickly.
 REPO = Path(__file__).resolve().parents[1]
+try:
+    import torchmetrics  # noqa: F401
+    _HAVE_TORCHMETRICS = True
+except ImportError:  # optional outside the test extras
+    _HAVE_TORCHMETRICS = False
 
 
 def _blobs(n, seed, k=4, d=8):
@@ -90,7 +95,9 @@ def test_two_gloo_processes_match_one_and_resume(tmp_path, monkeypatch):
         for name, w in one[side].items():
             torch.testing.assert_close(two[side][name], w, atol=1e-5, rtol=1e-4, msg=f"{side} {name}")
     assert torch.equal(two["counts"], one["counts"]) and torch.equal(two["torchmetrics"], one["torchmetrics"])
-    assert two["torchmetrics"].tolist() in ([-1], two["counts"].tolist())
+    # torchmetrics (in the test extras) sums its state over the two ranks: the same whole-test-set counts
+    if _HAVE_TORCHMETRICS or os.environ.get("CI"):
+        assert two["torchmetrics"].tolist() == two["counts"].tolist()
     assert torch.equal(two["per_class_nf"], one["per_class_nf"])
     # the counts summed over the two shards are those of the whole test set (601: an uneven split)
     X_test, y_test = _blobs(601, 1)
