@@ -122,7 +122,11 @@ class BCTSweep:
 
 
 class BCTSweepView:
-    """Slider over the lambda sweep; redraws the cross-model matrix and prints G (precomputed only)."""
+    """Slider over the lambda sweep; shows the cross-model matrix and prints G (precomputed only).
+
+    Every lambda's figure is rendered to PNG once, when the view is built; a slider move only swaps
+    the image and the text.
+    """
 
     def __init__(self, sweep, start=None):
         import ipywidgets as W
@@ -134,23 +138,34 @@ class BCTSweepView:
         self.label = W.Label()
         self.text = W.HTML()
         self.controls = W.VBox([W.HBox([self.slider, self.label]), self.text])
+        self.image = W.HTML()
         self.output = W.Output()
+        self.output.append_display_data(self.image)
+        self.pngs = [self._render(i) for i in range(n)]
         self.slider.observe(lambda change: self.redraw(), names="value")
         self.redraw()
 
-    def redraw(self):
-        """Draw the matrix of the selected lambda into ``.output`` and update the text."""
+    def _render(self, i):
+        import io
+
         import matplotlib.pyplot as plt
+
+        s = self.sweep.at(i)
+        fig = plot_cross_model_matrix(s["matrix"], self.sweep.names, title=f"top-1, λ = {s['lam']:g}")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+        plt.close(fig)
+        return buf.getvalue()
+
+    def redraw(self):
+        """Show the matrix of the selected lambda in ``.output`` and update the text."""
+        import base64
 
         i = self.slider.value
         s = self.sweep.at(i)
         self.label.value = f"λ = {s['lam']:g}"
         self.text.value = f"<b>{self.sweep.describe(i)}</b>"
-        with self.output:
-            self.output.clear_output(wait=True)
-            fig = plot_cross_model_matrix(s["matrix"], self.sweep.names, title=f"top-1, λ = {s['lam']:g}")
-            plt.show()
-            plt.close(fig)
+        self.image.value = f'<img src="data:image/png;base64,{base64.b64encode(self.pngs[i]).decode()}"/>'
 
 
 def show(sweep, start=None):

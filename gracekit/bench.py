@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
@@ -102,10 +104,63 @@ def edge_budget_redraws(n_moves=20):
     return _time_moves(view.slider, [lo + (hi - lo) * ((i * 7) % n_moves) / n_moves for i in range(n_moves)])
 
 
+def bct_sweep_redraws(n_moves=20):
+    """Milliseconds per lambda-slider move of notebook 02's sweep explorer (shipped sweep, seed 0)."""
+    from .bct_view import BCTSweep, BCTSweepView
+    from .sweeps import load_records
+
+    records, _ = load_records(ROOT / "data" / "bct_sweep.json")
+    seed0 = [r for r in records if r["seed"] == 0 and r["name"].startswith("bct-") and r["name"] != "bct-oldonly"]
+    view = BCTSweepView(BCTSweep.from_records(seed0))
+    n = view.slider.max + 1
+    return _time_moves(view.slider, [(i + 1) % n for i in range(n_moves)])
+
+
+def head_init_redraws(n_moves=20):
+    """Milliseconds per head-scale move of notebook 05's explorer (arrays shaped like the notebook's)."""
+    from .lqf_view import HeadInitExplorer, HeadInitModel
+
+    rng = np.random.default_rng(0)
+    stds, acts = (0.001, 0.01, 0.03, 0.1, 0.3, 1.0), ("relu", "leaky_relu")
+    shares = {a: [list(s / s.sum()) for s in rng.uniform(0.1, 1, (len(stds), 3))] for a in acts}
+    model = HeadInitModel(stds, {a: list(rng.uniform(0.6, 0.75, len(stds))) for a in acts}, shares,
+                          {a: 0.66 for a in acts}, {a: 0.72 for a in acts}, ["layer 1", "layer 2", "head"])
+    ex = HeadInitExplorer(model, "relu", index=0)
+    n = len(stds)
+    return _time_moves(ex.slider, [(i + 1) % n for i in range(n_moves)])
+
+
+def report_explorer_redraws(n_moves=20):
+    """Milliseconds per control change of notebook 06's comparison widget (digits report), each state new."""
+    from sklearn.datasets import load_digits
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from .report import compare_models
+    from .report_view import REGION_LABELS, ReportExplorer, ReportModel
+
+    digits = load_digits()
+    X, y = digits.data / 16, digits.target
+    idx = np.random.default_rng(0).permutation(len(y))
+    tr, te = idx[:898], idx[898:]
+    old = KNeighborsClassifier(3).fit(X[tr[:300]], y[tr[:300]])
+    new = RandomForestClassifier(100, random_state=0).fit(X[tr], y[tr])
+    ex = ReportExplorer(ReportModel(compare_models(old, new, X[te], y[te], images=digits.images[te])))
+    classes, regions = list(ex.class_box.options), list(REGION_LABELS)
+    times = []
+    for i in range(n_moves):  # alternate the two controls through states not seen before
+        if i % 2:
+            times += _time_moves(ex.region_box, [regions[(i // 2 + 1) % len(regions)]])
+        else:
+            times += _time_moves(ex.class_box, [classes[(i // 2 + 1) % len(classes)]])
+    return times
+
+
 def _redraw_benchmarks():
     """Every widget with a redraw benchmark: name -> function returning milliseconds per move."""
-    return {"01 blend explorer": blend_explorer_redraws, "03 trade-off explorer": pct_explorer_redraws,
-            "04 query-budget explorer": edge_budget_redraws}
+    return {"01 blend explorer": blend_explorer_redraws, "02 BCT sweep explorer": bct_sweep_redraws,
+            "03 trade-off explorer": pct_explorer_redraws, "04 query-budget explorer": edge_budget_redraws,
+            "05 head-init explorer": head_init_redraws, "06 comparison widget": report_explorer_redraws}
 
 
 def _machine():

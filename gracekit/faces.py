@@ -94,7 +94,7 @@ def _render(p, q, size):
     u = ((X - Q["tx"]) * cr + (Y - Q["ty"]) * sr) / Q["scale"]
     v = (-(X - Q["tx"]) * sr + (Y - Q["ty"]) * cr) / Q["scale"]
     soft = 1.2 / size
-    sy, cy_ = np.sin(Q["yaw"]), np.cos(Q["yaw"])
+    sy = np.sin(Q["yaw"])
     sp = np.sin(Q["pitch"])
     fw = P["face_w"] * (1 - 0.25 * np.abs(sy))
     shift = lambda depth: depth * sy  # noqa: E731  sideways shift of a feature at this depth

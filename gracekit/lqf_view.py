@@ -125,7 +125,11 @@ class HeadInitModel:
 
 
 class HeadInitExplorer:
-    """Slider over the head-init scale and a dropdown over the backbone's activation."""
+    """Slider over the head-init scale and a dropdown over the backbone's activation.
+
+    Each backbone's figure is drawn once; a control change redraws only the marker, the bars and the
+    bar title over that cached background (``gracekit.blit``) and shows the PNG.
+    """
 
     def __init__(self, model, activation=None, index=None):
         import ipywidgets as w
@@ -138,42 +142,59 @@ class HeadInitExplorer:
                                   readout=False, continuous_update=True)
         self.html = w.HTML()
         self.controls = w.VBox([w.HBox([self.activation, self.slider]), self.html])
+        self.image = w.HTML()
         self.output = w.Output()
-        self.fig, (self.ax_acc, self.ax_bar) = plt.subplots(1, 2, figsize=(10, 3.8))
-        plt.close(self.fig)
+        self.output.append_display_data(self.image)
         self.last_redraw_ms = float("nan")
-        self.activation.observe(lambda c: self._redraw_all(), names="value")
+        self._figures = {act: self._build(act) for act in model.activations}
+        self.activation.observe(lambda c: self.update(), names="value")
         self.slider.observe(lambda c: self.update(), names="value")
-        self._redraw_all()
-
-    def _redraw_all(self):
-        m, act = self.model, self.activation.value
-        self.ax_acc.clear()
-        self.ax_bar.clear()
-        plot_head_init(m.stds, m.acc_lqf[act], m.acc_probe[act], m.acc_nonlinear[act], ax=self.ax_acc)
-        (self.marker,) = self.ax_acc.plot([], [], "o", ms=13, mfc="none", mec="#d62728", mew=2)
-        plot_layer_shares(m.shares[act][0], m.layer_names, ax=self.ax_bar)
-        self.bars = self.ax_bar.patches
-        self.fig.tight_layout()
         self.update()
+
+    def _build(self, act):
+        """The figure of one backbone: static curves drawn once, marker/bars/title left to the blit."""
+        from .blit import BlitFigure
+
+        m = self.model
+        fig, (ax_acc, ax_bar) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=80)
+        plt.close(fig)
+        plot_head_init(m.stds, m.acc_lqf[act], m.acc_probe[act], m.acc_nonlinear[act], ax=ax_acc)
+        (marker,) = ax_acc.plot([], [], "o", ms=13, mfc="none", mec="#d62728", mew=2)
+        plot_layer_shares(m.shares[act][0], m.layer_names, ax=ax_bar)
+        ax_bar.set_title("who carries the tangent kernel (std 0.000)", fontsize=10)
+        fig.tight_layout()
+        bars = list(ax_bar.patches)
+        return {"fig": fig, "marker": marker, "bars": bars, "title": ax_bar.title,
+                "blit": BlitFigure(fig, [marker, *bars, ax_bar.title])}
+
+    @property
+    def fig(self):
+        return self._figures[self.activation.value]["fig"]
+
+    @property
+    def bars(self):
+        return self._figures[self.activation.value]["bars"]
+
+    def render_png(self):
+        """Redraw the changing artists of the current backbone's figure; PNG bytes (what the page shows)."""
+        return self._figures[self.activation.value]["blit"].png()
 
     def update(self):
         """Redraw for the current controls; records ``last_redraw_ms``."""
+        import base64
+
         start = time.perf_counter()
         st = self.model.state(self.activation.value, self.slider.value)
         self.html.value = (f"head init std <b>{st['std']:g}</b>: LQF test accuracy <b>{100 * st['acc']:.1f}%</b> "
                            f"(linear probe {100 * st['probe']:.1f}%, nonlinear fine-tuning "
                            f"{100 * st['nonlinear']:.1f}%); the head holds {100 * st['head_share']:.1f}% "
                            f"of the tangent kernel")
-        self.marker.set_data([st["std"]], [100 * st["acc"]])
-        for bar, h in zip(self.bars, st["shares"]):
+        view = self._figures[self.activation.value]
+        view["marker"].set_data([st["std"]], [100 * st["acc"]])
+        for bar, h in zip(view["bars"], st["shares"]):
             bar.set_height(100 * h)
-        self.ax_bar.set_title(f"who carries the tangent kernel (std {st['std']:g})", fontsize=10)
-        self.output.clear_output(wait=True)
-        with self.output:
-            from IPython.display import display
-
-            display(self.fig)
+        view["title"].set_text(f"who carries the tangent kernel (std {st['std']:g})")
+        self.image.value = f'<img src="data:image/png;base64,{base64.b64encode(self.render_png()).decode()}"/>'
         self.last_redraw_ms = 1000 * (time.perf_counter() - start)
         return st
 

@@ -81,7 +81,7 @@ def plot_error_overlap(counts, n=None, highlight=None, ax=None):
                              f"{b:,}{pct(b)}", "#333333"),
               "negative": ((max(x1 + r1, x2 - r2) + x2 + r2) / 2, f"{c:,}{pct(c)}", FLIP_COLORS["negative"])}
     if b == 0:
-        labels["both_wrong"] = (0.0, f"both wrong: 0", "#333333")
+        labels["both_wrong"] = (0.0, "both wrong: 0", "#333333")
     for key, (x, txt, col) in labels.items():
         box = dict(boxstyle="round", fc="white", ec=col, lw=2.5) if key == highlight else None
         ax.text(x, -0.02 if key != "both_wrong" or b else -max(r1, r2) - 0.15, txt, ha="center",

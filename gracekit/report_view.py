@@ -4,7 +4,8 @@ Pick a true class (Dropdown) and an overlap region (ToggleButtons: negative flip
 both wrong, ...); the figure highlights both and the table lists the matching samples, most
 confident first, with their images when the report has them. The computation is a plain object
 (``ReportModel``, tested headlessly); the view (``ReportExplorer``) has ``.controls`` and ``.output``
-and redraws precomputed data only; the table of instances is ``.table`` (an HTML widget).
+and redraws precomputed data only (the highlights are blitted over a cached background); the table
+of instances is ``.table`` (an HTML widget).
 """
 import base64
 import html
@@ -14,6 +15,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .blit import BlitFigure
 from .report_plots import plot_class_flips, plot_error_overlap
 
 __all__ = ["ReportModel", "ReportExplorer", "show_report_explorer"]
@@ -115,7 +117,9 @@ class ReportExplorer:
         self.html = w.HTML()
         self.table = w.HTML()
         self.controls = w.VBox([w.HBox([self.class_box]), self.region_box, self.html])
+        self.image = w.HTML()
         self.output = w.Output()
+        self.output.append_display_data(self.image)
         rep = model.report
         self.fig, (self.ax_venn, self.ax_bars) = plt.subplots(
             1, 2, figsize=(10, 3.4), dpi=80, gridspec_kw={"width_ratios": [1, 1.5]})
@@ -126,8 +130,10 @@ class ReportExplorer:
         self.fig.tight_layout()
         self._venn_texts = {key: t for key, t in zip(("positive", "both_wrong", "negative"), self.ax_venn.texts[:3])}
         self._band = self.ax_bars.axvspan(-0.5, 0.5, color="#ffd54f", alpha=0.35, zorder=0, visible=False)
+        # only the highlights change: redraw them over the figure drawn once
+        bars = [p for p in self.ax_bars.patches if p is not self._band]  # drawn again, over the band
+        self.blit = BlitFigure(self.fig, [*self._venn_texts.values(), self._band, *bars])
         self.state, self.last_redraw_ms = None, float("nan")
-        self._png = {}  # (region, cls) -> PNG bytes: a state seen once redraws without matplotlib
         self.class_box.observe(lambda _: self.update(), names="value")
         self.region_box.observe(lambda _: self.update(), names="value")
         self.update()
@@ -149,9 +155,7 @@ class ReportExplorer:
                 self._band.set_x(cls - 0.5)
             else:
                 self._band.set_xy([[cls - 0.5, 0], [cls - 0.5, 1], [cls + 0.5, 1], [cls + 0.5, 0], [cls - 0.5, 0]])
-        key = (region, cls)
-        if key not in self._png:
-            self._png[key] = self.render_png()
+        self.image.value = f'<img src="data:image/png;base64,{base64.b64encode(self.render_png()).decode()}"/>'
         r = m.report.flips.rates
         self.html.value = (f"error {100 * r['err_old']:.2f}% → {100 * r['err_new']:.2f}% &nbsp; "
                            f"<span style='color:#d62728'>NFR {100 * r['nfr']:.2f}%</span> &nbsp; "
@@ -159,19 +163,12 @@ class ReportExplorer:
                            f"relative NFR {r['relative_nfr']:.2f} &nbsp; BTC {r['btc']:.3f} &nbsp; BEC {r['bec']:.3f}"
                            f"<br><i>{html.escape(m.report.verdict)}</i>")
         self.table.value = m.table_html(region, cls)
-        self.output.clear_output(wait=True)
-        with self.output:
-            from IPython.display import Image, display
-
-            display(Image(data=self._png[key], format="png"))
         self.last_redraw_ms = 1000 * (time.perf_counter() - start)
         return self.state
 
     def render_png(self):
         """The current figure as PNG bytes (what the notebook shows)."""
-        buf = io.BytesIO()
-        self.fig.savefig(buf, format="png")
-        return buf.getvalue()
+        return self.blit.png()
 
     def _ipython_display_(self):
         from IPython.display import display

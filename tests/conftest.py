@@ -38,3 +38,29 @@ def pytest_configure(config):
         import torch
 
         torch.set_num_threads(1)
+
+
+@pytest.fixture
+def no_full_redraw(monkeypatch):
+    """``with no_full_redraw(): ...`` fails if the block draws or saves a whole matplotlib figure.
+
+    Widgets must redraw within 100 ms of a control change: they blit the changing artists over a
+    cached background or show precomputed images. Timings are measured in ``gracekit.bench``; the
+    tests check the mechanism, which does not depend on how busy the machine is.
+    """
+    from contextlib import contextmanager
+
+    import matplotlib.figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a control change drew a whole figure (the slow path)")
+
+    @contextmanager
+    def guard():
+        with monkeypatch.context() as m:
+            m.setattr(FigureCanvasAgg, "draw", refuse)
+            m.setattr(matplotlib.figure.Figure, "savefig", refuse)
+            yield
+
+    return guard

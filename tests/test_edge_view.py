@@ -1,5 +1,4 @@
 import base64
-import time
 
 import matplotlib
 
@@ -80,20 +79,17 @@ def test_budget_picks_best_edge_under_budget_with_hand_checked_speedups():
         EdgeBudget.from_rows(summarize(_records(), COSTS), COSTS, method="independent")
 
 
-def test_view_redraws_fast_and_headlessly():
+def test_view_blits_headlessly(no_full_redraw):
     view = EdgeBudgetView(_budget(), start=2e6)
     assert "8/16/16/16" in view.summary.value and view.image.value.startswith('<img src="data:image/png;base64,')
     png = base64.b64decode(view.image.value.split(",", 1)[1].split('"')[0])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    times = []
-    for value in (np.log10(0.2), np.log10(0.35), np.log10(5.0), np.log10(24.0)):
-        t = time.perf_counter()
-        view.slider.value = float(value)
-        times.append(time.perf_counter() - t)
+    with no_full_redraw():
+        for value in (np.log10(0.2), np.log10(0.35), np.log10(5.0), np.log10(24.0)):
+            view.slider.value = float(value)
     assert "16/32/32/32" in view.summary.value and "6.0x fewer FLOPs" in view.summary.value
     view.slider.value = view.slider.min
     assert "no edge fits" not in view.summary.value  # the smallest edge fits at the slider's minimum
-    assert float(np.median(times)) < 0.1  # the 100 ms budget (median: robust to a busy shared CPU)
     assert hasattr(view.controls, "children") and len(view.output.outputs) == 1
 
 

@@ -1,6 +1,5 @@
 import base64
 import json
-import time
 from pathlib import Path
 
 import matplotlib
@@ -71,30 +70,24 @@ def test_explorer_bad_input(records):
         pct_view.PCTExplorer(records).point("bct")
 
 
-def test_view_reacts_to_controls_and_redraws_fast(records):
+def test_view_reacts_to_controls_and_blits(records, no_full_redraw):
     view = pct_view.PCTExplorerView(pct_view.PCTExplorer(records), method="fd_lm", knob=0.01, beta=5.0)
     assert view.state() == ("fd_lm", 0.01, 5.0)
     assert "FD-LM" in view.summary.value and view.image.value.startswith('<img src="data:image/png;base64,')
     png = base64.b64decode(view.image.value.split(",", 1)[1].split('"')[0])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     before = view.image.value
-    times = []
-    for m in ("ensemble", "naive", "fd_lm"):
-        t = time.perf_counter()
-        view.method.value = m
-        times.append(time.perf_counter() - t)
-    assert view.knob.description == "lambda" and view.beta.disabled is False
-    t = time.perf_counter()
-    view.knob.value = 2
-    times.append(time.perf_counter() - t)
+    with no_full_redraw():
+        for m in ("ensemble", "naive", "fd_lm"):
+            view.method.value = m
+        assert view.knob.description == "lambda" and view.beta.disabled is False
+        view.knob.value = 2
     assert view.state()[1] == 0.1 and "lambda = 0.1" in view.knob_label.value
     assert view.image.value != before
     view.method.value = "ensemble"
     assert view.knob.description == "ens. size" and view.beta.disabled is True
     view.knob.value = 2
     assert "5 models" in view.knob_label.value and "ensembles" in view.summary.value
-    # the budget is 100 ms; allow for a busy shared CPU in the median
-    assert float(np.median(times)) < 0.1
     assert isinstance(view.controls, __import__("ipywidgets").VBox)
     assert len(view.output.outputs) == 1
 

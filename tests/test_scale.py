@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import os
 import socket
@@ -22,11 +23,7 @@ from gracekit.train import predict
 # gracekit.scale (and through gracekit.sweeps, scikit-learn) is imported inside the tests that use it,
 # so that the processes spawned below start quickly.
 REPO = Path(__file__).resolve().parents[1]
-try:
-    import torchmetrics  # noqa: F401
-    _HAVE_TORCHMETRICS = True
-except ImportError:  # optional outside the test extras
-    _HAVE_TORCHMETRICS = False
+_HAVE_TORCHMETRICS = importlib.util.find_spec("torchmetrics") is not None  # optional outside the test extras
 
 
 def _blobs(n, seed, k=4, d=8):
@@ -178,9 +175,7 @@ def test_old_classes_term_and_parse_method():
 
 
 def test_flip_metric_optional_torchmetrics():
-    try:
-        import torchmetrics  # noqa: F401
-    except ImportError:
+    if not _HAVE_TORCHMETRICS:
         with pytest.raises(ImportError, match="torchmetrics"):
             flip_metric(3)
         return

@@ -6,7 +6,6 @@ Every method of gracekit.chain.METHODS, every seed: about 1-2 minutes per seed o
 models are cached (gracekit.cache_dir()), so a rerun is quick.
 """
 import argparse
-import json
 import os
 import platform
 import sys
@@ -56,7 +55,6 @@ def report(path):
                 cells.append(f"{np.mean(vals):+.3f} ± {np.std(vals, ddof=1) if len(vals) > 1 else 0:.3f}")
             print(f"| {m} | " + " | ".join(cells) + " |")
         print()
-    ind = S["independent"]["step"]
     for field, title in [("self_top1", "self retrieval M(phi_t, phi_t)"), ("err", "classification error"),
                          ("nfr_first", "NFR against phi_1"), ("nfr_prev", "NFR against phi_t-1")]:
         print(f"**{title}**" + (" (and its gap to the independent model, the tax)" if field in ("self_top1", "err") else "")
