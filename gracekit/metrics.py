@@ -194,6 +194,10 @@ class FlipReport:
         return {**self.rates, **{f"n_{k}": v for k, v in self.counts.items()}, "n": self.n}
 
     def __str__(self):
+        return self.to_text()
+
+    def to_text(self, class_names=None):
+        """The printable table; ``class_names`` (in index order) name the classes instead of indices."""
         r, c = self.rates, self.counts
         rows = [
             ("error, old model", r["err_old"], c["old_wrong"]),
@@ -215,7 +219,8 @@ class FlipReport:
         worst = sorted(self.per_class.items(), key=lambda kv: -kv[1]["negative_flips"])[:5]
         if worst and worst[0][1]["negative_flips"] > 0:
             lines.append("negative flips by true class: " + ", ".join(
-                f"{k}: {v['negative_flips']}" for k, v in worst if v["negative_flips"] > 0))
+                f"{k if class_names is None else class_names[k]}: {v['negative_flips']}"
+                for k, v in worst if v["negative_flips"] > 0))
         return "\n".join(lines)
 
     def _repr_pretty_(self, p, cycle):

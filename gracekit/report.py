@@ -155,7 +155,7 @@ class UpdateReport:
     def to_text(self):
         """The report as a terminal table (plain text)."""
         names = self.class_names
-        lines = [self.title, "=" * len(self.title), str(self.flips), ""]
+        lines = [self.title, "=" * len(self.title), self.flips.to_text(self.class_names), ""]
         lines.append(f"{'class':<16}{'n':>7}{'old err':>9}{'new err':>9}{'neg flips':>11}{'pos flips':>11}")
         for c, name in enumerate(names):
             m = self.y_true == c

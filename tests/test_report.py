@@ -129,6 +129,8 @@ def test_cli_on_examples_prints_table_and_writes_html(tmp_path, capsys):
     ids, y, y_old, y_new, names = _example_arrays()
     nfr = metrics.negative_flip_rate(y, y_old, y_new)
     assert f"{100 * nfr:.2f}%" in text and "verdict:" in text
+    worst = max(range(3), key=lambda k: ((y == k) & (y_old == k) & (y_new != k)).sum())
+    assert f"negative flips by true class: {names[worst]}: " in text  # class names, not indices
     page = out.read_text()
     assert page.count("data:image/png;base64,") >= 3 and "<script" not in page
     png = re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page).group(1)
