@@ -51,15 +51,26 @@ def execute_notebook(path, timeout=600, allow_error_names=(), wall_timeout=1200,
                                 allow_errors=bool(allow_error_names))
         start = time.perf_counter()
         try:
-            asyncio.run(asyncio.wait_for(client.async_execute(), wall_timeout))
+            asyncio.run(_execute_and_shut_down(client, km, wall_timeout))
         except asyncio.TimeoutError:
-            shutil.rmtree(sockets, ignore_errors=True)
             if attempt == retries:
                 raise TimeoutError(f"{path.name} did not finish within {wall_timeout} s "
                                    f"({attempt + 1} attempts)") from None
             continue
-        shutil.rmtree(sockets, ignore_errors=True)
+        finally:
+            shutil.rmtree(sockets, ignore_errors=True)
         return nb, time.perf_counter() - start
+
+
+async def _execute_and_shut_down(client, km, wall_timeout):
+    """Run the notebook; then stop its kernel (nbclient leaves a kernel it did not create running)."""
+    import asyncio
+
+    try:
+        await asyncio.wait_for(client.async_execute(), wall_timeout)
+    finally:
+        if km.has_kernel:
+            await km.shutdown_kernel(now=True)
 
 
 def notebook_errors(nb, allowed=()):

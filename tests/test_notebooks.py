@@ -1,5 +1,6 @@
 """Every notebook: paired .ipynb up to date, the kit's structure, and a FAST end-to-end run."""
 import importlib.util
+import os
 import re
 import time
 from pathlib import Path
@@ -75,3 +76,37 @@ def test_student_copy_runs_with_stubs(py, monkeypatch):
     raised = [c for c in nb.cells if "exercise" in c.metadata.get("tags", [])
               and any(o.get("ename") == "NotImplementedError" for o in c.get("outputs", []))]
     assert len(raised) >= 2
+
+
+def _kernel_children():
+    """Our child processes that are Jupyter kernels (Linux /proc); None where /proc is missing."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and "ipykernel" in cmd:
+            found.append(int(entry.name))
+    return found
+
+
+def test_execute_notebook_stops_its_kernel(tmp_path):
+    """A finished run leaves no kernel behind (nbclient does not stop a kernel it did not start)."""
+    if _kernel_children() is None:
+        pytest.skip("needs /proc")
+    src = tmp_path / "tiny.py"
+    src.write_text("# %%\nx = 6 * 7\nprint(x)\n")
+    nb, seconds = execute_notebook(src, timeout=60, wall_timeout=120)
+    assert nb.cells[0].outputs[0]["text"].strip() == "42" and seconds > 0
+    deadline = time.time() + 10
+    while _kernel_children() and time.time() < deadline:
+        time.sleep(0.2)
+    assert _kernel_children() == []
+    assert not list(tmp_path.glob("kernel-*")), "no socket files left beside the notebook"
