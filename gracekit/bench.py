@@ -211,6 +211,9 @@ def main(argv=None):
         "| notebook | FAST | full | within bars | note |", "|---|---|---|---|---|", *rows, "",
         "## Widget redraw (ms per slider move: new state, figure rendered to PNG)", "",
         "| widget | moves | median | worst | within bar |", "|---|---|---|---|---|", *redraws, "",
+        "Each move is timed from setting the control's value to the end of its redraw. 01 and 03-06 blit the "
+        "changing artists over a cached background; 02 renders its few images once, when the widget is "
+        "built (under a second), so a move only swaps them.", "",
         "## Numbers the notebooks report", "", *reports,
         "## Per-topic results (seeds, spreads, paper numbers side by side)", "",
         *[f"* [{p.stem}](bench/{p.name})" for p in extra], "",
