@@ -357,7 +357,7 @@ for act, net in backbones.items():
         head_acc[act].append(accuracy(LQF(model_s, ridge=3e-2).fit(X_ep, y_ep).predict(X_test)))
         head_shares[act].append(layer_kernel_shares(model_s, X_ep))
     probe_head = transfer_model(net, 5, head=(W, b))
-    print(f"{act:>10}: LQF accuracy by head std {dict(zip(HEAD_STDS, np.round(head_acc[act], 3)))}; "
+    print(f"{act:>10}: LQF accuracy by head std { {s: round(float(a), 3) for s, a in zip(HEAD_STDS, head_acc[act])} }; "
           f"probe-initialized head {accuracy(lqf_by_loo(probe_head, X_ep, y_ep).predict(X_test)):.3f}; "
           f"linear probe {refs[act][0]:.3f}, nonlinear FT {refs[act][1]:.3f}")
     print(f"{'':>10}  head's share of the tangent kernel: "
