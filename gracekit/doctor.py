@@ -67,14 +67,12 @@ def _check_cache():
 
 
 def _check_real_faces():
-    from . import faces
-
     home = Path(os.environ.get("SCIKIT_LEARN_DATA", Path.home() / "scikit_learn_data"))
     found = (home / "olivetti_py3.pkz").exists()
     if found:
         return True, f"optional Olivetti faces cached in {home}", ""
-    hint = getattr(faces, "OLIVETTI_HINT", "notebook 02 can download them when asked")
-    return None, "optional Olivetti faces not cached (synthetic faces are used)", hint
+    return (None, "optional Olivetti faces not cached (synthetic faces are used)",
+            "notebook 02 can download them when asked")
 
 
 CHECKS = [_check_python, _check_torch, _check_package("numpy", "pip install numpy"),
