@@ -242,6 +242,9 @@ def main(argv=None):
         print((Path(out) / "results.md").read_text())
         print(f"({len(records)} runs; results.json and results.md in {out})")
     if torch.distributed.is_initialized():
+        # leave together: a rank that tears its process group down while another is still writing
+        # the results was seen to abort ("terminate called without an active exception") under load
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return 0
 

@@ -77,6 +77,7 @@ def _worker(rank, world, folder):
         result = _experiment(folder)
         if rank == 0:
             save_torch(result, Path(folder) / "result.pt")
+        dist.barrier()  # leave together (as gracekit.scale does)
     finally:
         dist.destroy_process_group()
 
@@ -202,6 +203,13 @@ def _run_cli(args, cwd, nproc=1):
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
+def _child_errors(stderr):
+    """The workers' own error lines first (torchrun's summary at the end hides them), then the tail."""
+    keys = ("Error", "terminate", "what()", "Traceback", "gloo")
+    lines = [line for line in stderr.splitlines() if any(k in line for k in keys)]
+    return "\n".join(lines[:20]) + "\n...\n" + stderr[-1500:]
+
+
 def _fake_cifar(*args, **kw):
     sys.path.insert(0, str(Path(__file__).parent))
     from test_cifar import write_fake_cifar
@@ -216,7 +224,7 @@ def test_pct_command_under_torchrun_matches_one_process(tmp_path):
     args = ["pct", "--data", "cifar100", "--old-classes", "50", "--folder", str(tmp_path / "data"), "--epochs", "2",
             "--width", "4", "--batch-size", "32", "--methods", "none", "fd_lm", "--no-progress"]
     two = _run_cli([*args, "--out", "two"], tmp_path, nproc=2)
-    assert two.returncode == 0, two.stderr[-2000:]
+    assert two.returncode == 0, _child_errors(two.stderr)
     assert "| FD-LM | 0.01 |" in two.stdout and "25.11 / 7.37 / 36.35" in (tmp_path / "two" / "results.md").read_text()
     rec2 = json.loads((tmp_path / "two" / "results.json").read_text())["records"]
     assert [r["world_size"] for r in rec2] == [2, 2]
