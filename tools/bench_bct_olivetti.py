@@ -16,29 +16,18 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from gracekit.bct import influence_term, synthesize_weights  # noqa: E402
-from gracekit.embedders import FaceEmbedder, embed, margin_loss  # noqa: E402
+from gracekit.embedders import embed  # noqa: E402
 from gracekit.faces import build_olivetti_cache, load_faces, split_identities  # noqa: E402
 from gracekit.retrieval import clustered_se, cross_model_matrix  # noqa: E402
-from gracekit.train import fit_cached  # noqa: E402
+from make_bct_sweep import train  # noqa: E402  (notebook 02's two-stage recipe)
 
-R = dict(n_epochs=40, decay_epochs=8, lr=3e-3, batch_size=32, weight_decay=5e-4, margin=0.2, scale=16.0)
-
-
-def train(n_classes, X, y, name, extra_loss=None, extra_key=None, seed=0, init_seed=None):
-    """notebook 02's recipe: Adam at lr, then decay_epochs more at lr/10 (both stages cached)."""
-    init_seed = seed + 1000 if init_seed is None else init_seed
-    kw = dict(batch_size=R["batch_size"], weight_decay=R["weight_decay"], seed=seed, desc=name, progress=False,
-              loss_fn=margin_loss(R["margin"], R["scale"]), extra_loss=extra_loss)
-    key = {"name": f"olivetti-bench-{name}", "n_classes": n_classes, "init": init_seed, **(extra_key or {})}
-    model = fit_cached(lambda: FaceEmbedder(n_classes, scale=R["scale"], seed=init_seed), X, y, key=key,
-                       n_epochs=R["n_epochs"] - R["decay_epochs"], lr=R["lr"], **kw)
-    return fit_cached(lambda: model, X, y, key={**key, "stage": 2}, n_epochs=R["decay_epochs"],
-                      lr=R["lr"] / 10, **kw)
+R = dict(n_epochs=40, decay_epochs=8, lr=3e-3, batch_size=32, weight_decay=5e-4, margin=0.2, scale=16.0)  # notebook 02
 
 
 def run_split(real, split, n_old, lam=2.0):
@@ -48,10 +37,11 @@ def run_split(real, split, n_old, lam=2.0):
     Xo, yo = real.images[tr_idx], np.array([relabel[v] for v in real.identity[tr_idx]])
     is_old = yo < n_old
     tag = f"s{split}-o{n_old}"
-    old = train(n_old, Xo[is_old], yo[is_old], f"old-{tag}", init_seed=0)
-    indep = train(25, Xo, yo, f"independent-{tag}")
+    old = train(n_old, Xo[is_old], yo[is_old], f"olivetti-old-{tag}", R, 0, init_seed=0)
+    indep = train(25, Xo, yo, f"olivetti-independent-{tag}", R, 0)
     W = synthesize_weights(embed(old, Xo), yo, 25, old_weight=old.weight.detach())
-    bct = train(25, Xo, yo, f"bct-{tag}", influence_term(W, lam, R["scale"], R["margin"]), {"lam": lam})
+    bct = train(25, Xo, yo, f"olivetti-bct-{tag}", R, 0, influence_term(W, lam, R["scale"], R["margin"]),
+                {"lam": lam})
     Z = {k: embed(m, real.images[te_idx]) for k, m in (("old", old), ("new*", indep), ("BCT", bct))}
     _, M, per = cross_model_matrix(Z, real.identity[te_idx], n_draws=5)
     d = per[("BCT", "old")] - per[("old", "old")]
