@@ -45,7 +45,7 @@ notebooks: $(VENV)/.test
 	$(PY) tools/sync_notebooks.py
 
 bench: $(VENV)/.test
-	$(PY) -m gracekit.bench
+	$(PY) tools/bench.py
 
 doctor: $(VENV)/.lab
 	$(PY) -m gracekit doctor

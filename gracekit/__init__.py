@@ -9,7 +9,7 @@ import os as _os
 # before torch is first imported, so it is the one thing done on import.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from ._config import cache_dir, get_device, is_fast, seed_everything, setup  # noqa: E402
+from gracekit.config import cache_dir, get_device, is_fast, seed_everything, setup  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["setup", "is_fast", "get_device", "cache_dir", "seed_everything", "__version__"]

@@ -12,13 +12,13 @@ def main(argv=None):
                    help="regression report of a model update (gracekit report --help)")
     args, rest = parser.parse_known_args(argv)
     if args.command == "report":
-        from .report import main as report
+        from gracekit.report.cli import main as report
 
         return report(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "doctor":
-        from .doctor import main as doctor
+        from gracekit.doctor import main as doctor
 
         return doctor()
     return 2  # pragma: no cover

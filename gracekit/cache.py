@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._config import cache_dir
+from gracekit.config import cache_dir
 
 __all__ = ["settings_key", "fingerprint", "cached", "atomic_write_bytes", "save_torch", "load_torch"]
 

@@ -58,7 +58,7 @@ def _check_matplotlib():
 
 
 def _check_cache():
-    from ._config import cache_dir
+    from gracekit.config import cache_dir
 
     path = cache_dir()
     with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor", delete=True) as f:
@@ -72,7 +72,7 @@ def _check_real_faces():
     if found:
         return True, f"optional Olivetti faces cached in {home}", ""
     return (None, "optional Olivetti faces not cached (synthetic faces are used)",
-            "notebook 02 can download them when asked")
+            "notebook 03 can download them when asked")
 
 
 CHECKS = [_check_python, _check_torch, _check_package("numpy", "pip install numpy"),

@@ -118,7 +118,7 @@ def focal_distillation(logits_new, logits_old, y, *, alpha=1.0, beta=5.0, distan
         reduction: "mean" (default), "sum" or "none" (per-sample values).
     Returns:
         scalar tensor (or (n,) for reduction="none"). Add ``lam * loss`` to the cross-entropy.
-    Used in: notebooks/03_pc_training.py
+    Used in: notebooks/02_pc_training.py
     """
     _check_logits(logits_new, logits_old)
     if not (alpha >= 0 and beta >= 0):
@@ -137,7 +137,7 @@ def kd(logits_new, logits_old, *, distance="kl", tau=100.0, reduction="mean"):
         distance, tau, reduction: as in ``focal_distillation``.
     Returns:
         scalar tensor (or (n,) for reduction="none").
-    Used in: notebooks/03_pc_training.py
+    Used in: notebooks/02_pc_training.py
     """
     return _reduce(logit_distance(logits_new, logits_old, distance, tau), reduction)
 
@@ -154,7 +154,7 @@ def naive_pc(logits_new, logits_old, y, *, reduction="mean"):
         reduction: "mean" (over all n samples, the zeros included), "sum" or "none".
     Returns:
         scalar tensor (or (n,) for reduction="none").
-    Used in: notebooks/03_pc_training.py
+    Used in: notebooks/02_pc_training.py
     """
     _check_logits(logits_new, logits_old)
     if reduction not in _REDUCTIONS:

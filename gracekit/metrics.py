@@ -237,7 +237,7 @@ def flip_report(y_true, y_old, y_new, n_classes=None):
     Returns:
         FlipReport; ``print(report)`` shows a table, ``report["nfr"]`` a rate,
         ``report.per_class[c]`` a dict of counts for true class c.
-    Used in: notebooks/01_negative_flips.py, notebooks/03_pc_training.py
+    Used in: notebooks/01_negative_flips.py, notebooks/02_pc_training.py
     """
     y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
     k = int(max(y_true.max(), y_old.max(), y_new.max())) + 1

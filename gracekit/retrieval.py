@@ -67,7 +67,7 @@ def cmc(queries, gallery, y_query, y_gallery, topk=(1, 5), metric="cosine", retu
         return_hits: also return the per-query hit matrix (n_q, len(topk)) for standard errors.
     Returns:
         dict {k: accuracy} (and the hits). Queries with no match in the gallery are left out.
-    Used in: notebooks/02_bct_faces.py
+    Used in: notebooks/03_bct_faces.py
     """
     S = similarity(queries, gallery, metric)
     yq, yg = _labels(y_query, S.shape[0], "y_query"), _labels(y_gallery, S.shape[1], "y_gallery")
@@ -96,7 +96,7 @@ def leave_one_out_cmc(queries, gallery, y, topk=(1, 5), metric="cosine"):
         topk, metric: as in ``cmc``.
     Returns:
         dict {k: accuracy}.
-    Used in: notebooks/02_bct_faces.py
+    Used in: notebooks/03_bct_faces.py
     """
     S = similarity(queries, gallery, metric)
     if S.shape[0] != S.shape[1]:
@@ -128,7 +128,7 @@ def tar_at_far(queries, gallery, y_query, y_gallery, far=1e-3, metric="cosine"):
         far: target false-accept rate in (0, 1).
     Returns:
         (tar, threshold).
-    Used in: notebooks/02_bct_faces.py
+    Used in: notebooks/03_bct_faces.py
     """
     if not 0 < far < 1:
         raise ValueError(f"far must be in (0, 1), got {far!r}")
@@ -175,7 +175,7 @@ def topk_by_identity(query_emb, gallery_emb, y, k=1, n_draws=5, n_shot=1, seed=0
     Returns:
         (ids, scores): scores[i] = top-k accuracy of identity ids[i]'s queries; scores.mean() is M,
         and scores feed ``clustered_se`` (identities are the independent units).
-    Used in: notebooks/02_bct_faces.py
+    Used in: notebooks/03_bct_faces.py
     """
     q, g = _emb(query_emb, "query_emb"), _emb(gallery_emb, "gallery_emb")
     if len(q) != len(g):
@@ -198,7 +198,7 @@ def cross_model_matrix(embeddings, y, k=1, n_draws=5, n_shot=1, seed=0, metric="
         y, k, n_draws, n_shot, seed, metric: as in ``topk_by_identity``.
     Returns:
         (names, M, per_identity) with per_identity[(qname, gname)] the per-identity scores.
-    Used in: notebooks/02_bct_faces.py
+    Used in: notebooks/03_bct_faces.py
     """
     if not isinstance(embeddings, dict) or not embeddings:
         raise ValueError("embeddings must be a non-empty dict name -> (n, d) embeddings")
@@ -221,7 +221,7 @@ def update_gain(m_new_old, m_old_old, m_new_new):
         m_new_new: the unconstrained ("paragon") new model on its own gallery.
     Returns:
         G (> 0 means compatible; 1 means the full gain of the update without backfilling).
-    Used in: notebooks/02_bct_faces.py
+    Used in: notebooks/03_bct_faces.py
     """
     vals = np.array([m_new_old, m_old_old, m_new_new], dtype=float)
     if not np.isfinite(vals).all():
@@ -244,7 +244,7 @@ def backfill_curve(query_new, gallery_old, gallery_new, y, fractions=None, k=1, 
         k, n_draws, n_shot, seed, metric: as in ``topk_by_identity``.
     Returns:
         (fractions, accuracy, area): area is the mean accuracy over the curve (trapezoid rule).
-    Used in: notebooks/02_bct_faces.py
+    Used in: notebooks/03_bct_faces.py
     """
     qn, go, gn = _emb(query_new, "query_new"), _emb(gallery_old, "gallery_old"), _emb(gallery_new, "gallery_new")
     if not len(qn) == len(go) == len(gn):

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ._config import get_device, seed_everything
-from .cache import cached, fingerprint
+from gracekit.config import get_device, seed_everything
+from gracekit.cache import cached, fingerprint
 
 __all__ = ["fit", "fit_cached", "train_step", "predict", "as_tensor"]
 

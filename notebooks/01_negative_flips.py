@@ -24,19 +24,12 @@
 # **negative flips**, and this notebook measures them.
 
 # %%
-# Setup: on Colab, fetch the kit with its data/ folder and install it (torch is already there
-# and is not reinstalled); elsewhere nothing happens here
+# Setup: on Colab, install the kit with its shipped data (torch is already there); elsewhere nothing
+import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    import os
-    import subprocess
-    if not os.path.isdir("/content/gracekit"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1",
-                        "https://github.com/gracekit/gracekit", "/content/gracekit"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/gracekit"], check=True)
-    sys.path.insert(0, "/content/gracekit")  # this kernel started before the install
-    os.chdir("/content/gracekit/notebooks")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "gracekit @ git+https://github.com/gracekit/gracekit"], check=True)
 import warnings
 
 import matplotlib.pyplot as plt
@@ -46,8 +39,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 import gracekit
-from gracekit import metrics, plots, widgets
-from gracekit.data import make_moons_data
+from gracekit import metrics
+from gracekit.flips import plots as plots
+from gracekit.flips import explorer as widgets
+from gracekit.datasets import make_moons_data
 
 print(gracekit.setup(seed=0))
 

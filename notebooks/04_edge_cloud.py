@@ -27,19 +27,12 @@
 # model for compatibility with the frozen large one, and also search its architecture (CMP-NAS).
 
 # %%
-# Setup: on Colab, fetch the kit with its data/ folder and install it (torch is already there
-# and is not reinstalled); elsewhere nothing happens here
+# Setup: on Colab, install the kit with its shipped data (torch is already there); elsewhere nothing
+import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    import os
-    import subprocess
-    if not os.path.isdir("/content/gracekit"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1",
-                        "https://github.com/gracekit/gracekit", "/content/gracekit"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/gracekit"], check=True)
-    sys.path.insert(0, "/content/gracekit")  # this kernel started before the install
-    os.chdir("/content/gracekit/notebooks")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "gracekit @ git+https://github.com/gracekit/gracekit"], check=True)
 
 import time
 from pathlib import Path
@@ -49,21 +42,23 @@ import numpy as np
 import torch
 
 import gracekit
-from gracekit import edge_cloud, edge_view
-from gracekit.bct import cosine_distill_loss, l2_compat_loss
-from gracekit.cost import count_flops, count_params, measure_latency
-from gracekit.edge_cloud import (edge_widths, load_cloud, load_sweep, make_embedder, round_half, save_cloud,
+from gracekit.datasets import shipped
+from gracekit.edge import recipe as edge_cloud
+from gracekit.edge import explorer as edge_view
+from gracekit.embedding_losses import cosine_distill_loss, l2_compat_loss
+from gracekit.edge.cost import count_flops, measure_latency
+from gracekit.edge.recipe import (edge_widths, load_cloud, load_sweep, make_embedder, round_half, save_cloud,
                                  score_pair, train_embedder)
-from gracekit.edge_view import EdgeBudget, plot_accuracy_vs_flops, plot_latency_vs_flops, summarize
-from gracekit.embedders import embed
-from gracekit.faces import make_faces
+from gracekit.edge.explorer import EdgeBudget, plot_accuracy_vs_flops, plot_latency_vs_flops, summarize
+from gracekit.models import count_params, embed
+from gracekit.bct.faces import make_faces
 
 print(gracekit.setup(seed=0))
 
 # %% tags=["parameters"]
 FAST = gracekit.is_fast()  # GRACEKIT_FAST=1 shrinks everything for tests
-CLOUD_FILE = edge_cloud.CLOUD_FILE           # the frozen cloud in data/ (tools/make_edge_cloud.py --cloud-only)
-SWEEP_FILE = edge_cloud.SWEEP_FILE           # every edge x method x seed, in data/ (tools/make_edge_cloud.py)
+CLOUD_FILE = shipped(edge_cloud.CLOUD_FILE)  # the frozen cloud (tools/make_edge_cloud.py --cloud-only)
+SWEEP_FILE = shipped(edge_cloud.SWEEP_FILE)  # every edge x method x seed (tools/make_edge_cloud.py)
 RETRAIN_CLOUD = False   # True: train the cloud here (about 5-10 minutes on a laptop CPU, cached after)
 RECOMPUTE_SWEEP = False  # True: retrain every edge of the sweep here (about an hour on one core, cached)
 N_TEST, N_TEST_IMAGES = 100, 10               # held-out people x images (1 gallery image each)
@@ -77,9 +72,9 @@ PAPER = {"DeepFashion2": {"cost_reduction": 80, "gap_points": 0.3}, "IJB-C": {"c
 # %% [markdown]
 # ## 1. The cloud model and the test protocol
 #
-# The faces are notebook 02's synthetic faces (`gracekit.faces.make_faces`): grey 64x64 images drawn
+# The faces are notebook 03's synthetic faces (`gracekit.faces.make_faces`): grey 64x64 images drawn
 # from about 27 identity parameters plus per-image pose, lighting, expression, glasses and occlusion.
-# The **cloud** is notebook 02's embedder made wide: four conv blocks of 32/64/128/128 channels, a
+# The **cloud** is notebook 03's embedder made wide: four conv blocks of 32/64/128/128 channels, a
 # 64-D unit-length embedding, a cosine classifier with a CosFace margin, trained on 300 identities
 # x 12 images. Training it takes minutes on a CPU, so the kit ships its weights (in half precision,
 # about 0.55 MB); set `RETRAIN_CLOUD = True` to train it here instead.
@@ -89,9 +84,6 @@ PAPER = {"DeepFashion2": {"cost_reduction": 80, "gap_points": 0.3}, "IJB-C": {"c
 
 # %%
 start = time.perf_counter()
-if not RETRAIN_CLOUD and not Path(CLOUD_FILE).is_file():
-    print(f"{Path(CLOUD_FILE).name} not found (installed without the data folder?): training the cloud here")
-    RETRAIN_CLOUD = True
 if RETRAIN_CLOUD:
     tr_full = make_faces(300, 12, seed=0)
     cloud = train_embedder([32, 64, 128, 128], tr_full.images, tr_full.identity, name="cloud", seed=0,
@@ -107,7 +99,7 @@ z_cloud = embed(cloud, X_test)
 paragon_live = score_pair(z_cloud, z_cloud, X_test, y_test, seed=0)["cloud_cloud"]
 chance = 1 / N_TEST
 cloud_flops = count_flops(cloud, (64, 64))
-cloud_params = count_params(cloud, ["features", "fc"])
+cloud_params = count_params(cloud, include=["features", "fc"])
 print(f"cloud: widths 32/64/128/128, {cloud_params:,} parameters on the query path, "
       f"{cloud_flops / 1e6:.1f} MFLOPs per query; trained in {cloud_meta.get('train_seconds', '?')} s")
 print(f"cloud/cloud top-1 (the paragon) on {N_TEST} unseen people: {paragon_live:.3f} (chance {chance:.2f}); "
@@ -133,7 +125,7 @@ models = {name: make_embedder(widths, 0) for name, widths in edge_archs.items()}
 models["cloud"] = cloud
 cost = {}
 for name, m in models.items():
-    cost[name] = {"flops": count_flops(m, (64, 64)), "params": count_params(m, ["features", "fc"]),
+    cost[name] = {"flops": count_flops(m, (64, 64)), "params": count_params(m, include=["features", "fc"]),
                   "ms": {b: measure_latency(m, (64, 64), b, LATENCY_REPEATS if b == 1 else max(3, LATENCY_REPEATS // 4))
                          / b for b in (1, 64)}}
 c = cost["cloud"]
@@ -159,7 +151,7 @@ plt.show()
 #
 # * **independent**: its own CosFace loss only. It learns a good embedding, in a space of its own.
 # * **BCT-style** (`method="bct"`): its own loss plus λ·CE of its embedding through the **frozen cloud
-#   classifier** (notebook 02's influence loss with the cloud as the "old" model; λ = 3). The edge's
+#   classifier** (notebook 03's influence loss with the cloud as the "old" model; λ = 3). The edge's
 #   embedding must score the right identity against the cloud's class vectors, so it lands in the
 #   cloud's space.
 #

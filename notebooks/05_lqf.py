@@ -32,19 +32,12 @@
 # isolation is sufficient". We check what holds on a small problem.
 
 # %%
-# Setup: on Colab, fetch the kit with its data/ folder and install it (torch is already there
-# and is not reinstalled); elsewhere nothing happens here
+# Setup: on Colab, install the kit with its shipped data (torch is already there); elsewhere nothing
+import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    import os
-    import subprocess
-    if not os.path.isdir("/content/gracekit"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1",
-                        "https://github.com/gracekit/gracekit", "/content/gracekit"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/gracekit"], check=True)
-    sys.path.insert(0, "/content/gracekit")  # this kernel started before the install
-    os.chdir("/content/gracekit/notebooks")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "gracekit @ git+https://github.com/gracekit/gracekit"], check=True)
 
 import copy
 import math
@@ -55,12 +48,12 @@ import numpy as np
 import torch
 
 import gracekit
-from gracekit import kfac
-from gracekit.data import make_multiclass, split_classes
-from gracekit.linearize import linearize
-from gracekit.lqf import (BACKBONE, LQF, PRETRAIN, linear_probe, load_backbone, make_lqf_mlp,
+from gracekit.lqf import kfac as kfac
+from gracekit.datasets import make_multiclass, split_classes
+from gracekit.lqf.linearize import linearize
+from gracekit.lqf.solver import (BACKBONE, LQF, PRETRAIN, linear_probe, load_backbone, make_lqf_mlp,
                           transfer_model)
-from gracekit.lqf_view import (HeadInitModel, layer_kernel_shares, plot_convergence,
+from gracekit.lqf.explorer import (HeadInitModel, layer_kernel_shares, plot_convergence,
                                plot_head_init, plot_layer_shares, show_head_init_explorer)
 from gracekit.metrics import disagreement_rate
 from gracekit.train import fit, fit_cached, predict
@@ -130,7 +123,7 @@ def accuracy(pred):
 # $$f_{\rm lin}(x; w) = f(x; w_0) + J(x)\,(w - w_0), \qquad J(x) = \partial f(x; w_0)/\partial w .$$
 #
 # It is **linear in the weights** and still nonlinear in x: the "features" are the rows of J, one
-# per output, as many numbers as the network has weights. `gracekit.linearize` builds it with
+# per output, as many numbers as the network has weights. `gracekit.lqf.linearize` builds it with
 # `torch.func` (a forward-mode `jvp` gives J·Δw without ever forming J). Two checks: at w = w0 it
 # equals the network, and for a small step it matches the network up to a second-order remainder.
 

@@ -25,19 +25,12 @@
 # still compatible with the first?
 
 # %%
-# Setup: on Colab, fetch the kit with its data/ folder and install it (torch is already there
-# and is not reinstalled); elsewhere nothing happens here
+# Setup: on Colab, install the kit with its shipped data (torch is already there); elsewhere nothing
+import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    import os
-    import subprocess
-    if not os.path.isdir("/content/gracekit"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1",
-                        "https://github.com/gracekit/gracekit", "/content/gracekit"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/gracekit"], check=True)
-    sys.path.insert(0, "/content/gracekit")  # this kernel started before the install
-    os.chdir("/content/gracekit/notebooks")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "gracekit @ git+https://github.com/gracekit/gracekit"], check=True)
 
 import subprocess
 import tempfile
@@ -53,8 +46,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
 import gracekit
-from gracekit import chain, report_plots, report_view
+from gracekit.chain import experiment as chain
+from gracekit.chain import plots as chain_plots
+from gracekit.report import plots as report_plots
+from gracekit.report import explorer as report_view
 from gracekit.report import compare_models, load_report_inputs, update_report
+from gracekit.datasets import shipped
 from gracekit.sweeps import load_records
 
 print(gracekit.setup(seed=0))
@@ -66,8 +63,6 @@ N_OLD = 300             # digits the old model saw
 TOP = 10                # negative flips listed in the report
 CHAIN_SETUP = chain.ChainSetup().fast() if FAST else chain.ChainSetup()
 LIVE_METHODS = ("bct",) if FAST else chain.METHODS  # chains trained live (the 3-seed run ships)
-CHAIN_NAME = "data/chain_results.json"  # precomputed full-size chains (3 seeds), found in a parent folder
-EXAMPLES = "data/examples"              # the example CSV pair
 OUT = Path(tempfile.mkdtemp(prefix="gracekit-06-"))  # where this notebook writes its files
 
 # %% [markdown]
@@ -99,7 +94,7 @@ print(f"\none test digit is {100 / len(idx_test):.2f} points of any rate here")
 # model is most sure about (its predicted probability). The verdict weighs the error change
 # against its standard error: with under a thousand test digits one flip is about a tenth of a
 # point (last line above), so small differences are noise; digits are too small to compare
-# flip-reduction methods, which is why notebook 03 uses 20,000 synthetic test points.
+# flip-reduction methods, which is why notebook 02 uses 20,000 synthetic test points.
 #
 # ## 2. The figures
 #
@@ -171,22 +166,12 @@ print("exit code", done.returncode)
 # `score_<class>`; the true labels come from a `y_true` column or from `--true`. An `id` column is
 # checked to be in the same order in both files. Labels can be numbers or names.
 #
-# The kit ships a small example pair (`data/examples/old.csv` with labels, `new.csv` with
+# The kit ships a small example pair (`gracekit/data/examples/old.csv` with labels, `new.csv` with
 # probabilities, 200 rows, classes cat / dog / fox, made by `tools/make_report_examples.py`).
 # Point `OLD_CSV` and `NEW_CSV` at your own files.
 
 # %%
-def find_shipped(name):
-    """A file shipped in the repository's data/ folder, from any working folder (or GitHub on Colab)."""
-    path = next((d / name for d in [Path.cwd(), *Path.cwd().parents] if (d / name).exists()), Path(name))
-    if not path.exists() and "google.colab" in sys.modules:
-        import urllib.request
-        path = OUT / Path(name).name
-        urllib.request.urlretrieve("https://raw.githubusercontent.com/gracekit/gracekit/main/" + name, path)
-    return path
-
-
-OLD_CSV, NEW_CSV = find_shipped(f"{EXAMPLES}/old.csv"), find_shipped(f"{EXAMPLES}/new.csv")
+OLD_CSV, NEW_CSV = shipped("examples/old.csv"), shipped("examples/new.csv")  # the kit's example pair
 y_true, y_old, y_new, names, ids = load_report_inputs(old=OLD_CSV, new=NEW_CSV)
 mine = update_report(y_true, y_old, y_new, class_names=names, ids=ids, title="my update")
 print(mine)
@@ -216,17 +201,17 @@ print(done.stderr.strip(), "\nexit code", done.returncode)
 #   search a gallery that φ1 indexed?
 # * **(b) Is there a compatibility tax, and does it grow?**
 #
-# The toy: the 10-class synthetic problem of notebooks 03 and 05, embedded by an MLP with a cosine
-# classifier (as in notebook 02, with vectors instead of faces). The training set grows at every
+# The toy: the 10-class synthetic problem of notebooks 02 and 05, embedded by an MLP with a cosine
+# classifier (as in notebook 03, with vectors instead of faces). The training set grows at every
 # step; every model has the same architecture. Step t trains φt in one of six ways
-# (`gracekit.chain`):
+# (`gracekit.chain.experiment`):
 #
 # | method | φt is trained ... |
 # |---|---|
 # | independent | from scratch, no constraint (the reference for the tax) |
 # | BCT (predecessor) | from scratch + BCT influence loss through φt−1's frozen classifier |
 # | BCT (all predecessors) | the same through *every* earlier classifier: the constraints pile up |
-# | focal distillation | from scratch + FD towards φt−1's logits (notebook 03) |
+# | focal distillation | from scratch + FD towards φt−1's logits (notebook 02) |
 # | fine-tune | starting from φt−1's weights, no constraint |
 # | BCWI | fine-tune, then average the weights with φt−1's (Schumann et al. 2023, α = 0.5) |
 #
@@ -240,7 +225,7 @@ live_summary = chain.summarize_chains(live)
 print(f"trained {len(LIVE_METHODS)} chain(s) of {len(CHAIN_SETUP.sizes)} models "
       f"(training sizes {CHAIN_SETUP.sizes}) in {time.perf_counter() - start:.0f} s")
 M = live_summary["bct"]["pair"]
-chain.plot_chain_matrix(M, title="BCT chain, seed 0: M(query, gallery)")
+chain_plots.plot_chain_matrix(M, title="BCT chain, seed 0: M(query, gallery)")
 plt.show()
 for t in range(1, len(M)):
     print(f"phi_{t + 1} queries: predecessor's gallery {M[t, t - 1]:.3f} (vs its own score {M[t - 1, t - 1]:.3f}), "
@@ -250,21 +235,21 @@ for t in range(1, len(M)):
 # Outlined cells pass BCT's criterion M(φi, φj) > M(φj, φj). Below the diagonal, read along the
 # row: how well φt's queries search older galleries. Against the predecessor's gallery BCT scores
 # far above chance (0.1 for ten classes) but, at this toy scale and λ = 10, below the
-# predecessor's own score: the strict criterion is demanding (notebook 02 shows how it depends on
+# predecessor's own score: the strict criterion is demanding (notebook 03 shows how it depends on
 # λ). The FAST run's small models are weaker still. One seed at one size tells little, so the kit
-# ships all six chains at full size with three seeds (`data/chain_results.json`, made by
+# ships all six chains at full size with three seeds (`gracekit/data/chain_results.json`, made by
 # `tools/make_chain.py`).
 
 # %%
-CHAIN_FILE = find_shipped(CHAIN_NAME)
+CHAIN_FILE = shipped("chain_results.json")  # precomputed full-size chains (3 seeds)
 records, meta = load_records(CHAIN_FILE)
 summary = chain.summarize_chains(records)
 print(f"loaded {len(records)} records made by {meta['made_by']} (seeds {meta['seeds']}, training sizes "
       f"{meta['setup']['sizes']}, {meta['setup']['n_test']:,} test points); the full run took "
       f"{meta['seconds'] / 60:.1f} min on {meta['threads']} CPU thread")
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-chain.plot_transitivity(summary, ax=axes[0])
-chain.plot_tax(summary, ax=axes[1])
+chain_plots.plot_transitivity(summary, ax=axes[0])
+chain_plots.plot_tax(summary, ax=axes[1])
 fig.tight_layout()
 plt.show()
 
@@ -288,7 +273,7 @@ def gap_first(method, t):
 T = len(meta["setup"]["sizes"])
 for m in chain.METHODS[1:]:
     g2, gT = gap_first(m, 2), gap_first(m, T)
-    print(f"{chain.METHOD_LABELS[m]:>24}: phi_2 -> phi_1 {g2.mean():+.3f} ± {g2.std(ddof=1):.3f}, "
+    print(f"{chain_plots.METHOD_LABELS[m]:>24}: phi_2 -> phi_1 {g2.mean():+.3f} ± {g2.std(ddof=1):.3f}, "
           f"phi_{T} -> phi_1 {gT.mean():+.3f} ± {gT.std(ddof=1):.3f}")
 bct_decay = gap_first("bct", T).mean() - gap_first("bct", 2).mean()
 print(f"BCT (predecessor only) loses {-bct_decay:.3f} top-1 against phi_1's gallery between phi_2 and phi_{T}")
@@ -317,9 +302,9 @@ for field, label in [("self_top1", "self top-1"), ("err", "classification error"
     for m in chain.METHODS[1:]:
         mean = summary[m]["step"][field][0]
         tax = (ind[field][0] - mean) if field == "self_top1" else (mean - ind[field][0])
-        print(f"  {chain.METHOD_LABELS[m]:>24}: tax at t=2 {100 * tax[1]:+.1f} pt, at t={T} {100 * tax[-1]:+.1f} pt")
+        print(f"  {chain_plots.METHOD_LABELS[m]:>24}: tax at t=2 {100 * tax[1]:+.1f} pt, at t={T} {100 * tax[-1]:+.1f} pt")
 nfr = {m: summary[m]["step"]["nfr_first"][0][-1] for m in chain.METHODS}
-print("NFR of phi_T against phi_1 (classification):", ", ".join(f"{chain.METHOD_LABELS[m]} {v:.2%}"
+print("NFR of phi_T against phi_1 (classification):", ", ".join(f"{chain_plots.METHOD_LABELS[m]} {v:.2%}"
                                                                 for m, v in nfr.items()))
 
 # %% [markdown]
@@ -377,7 +362,7 @@ for m in chain.METHODS:
     P = summary[m]["pair"]
     pairs = [(i, j) for i in range(len(P)) for j in range(i)]
     share = np.mean([P[i, j] > P[j, j] for i, j in pairs])
-    print(f"{chain.METHOD_LABELS[m]:>24}: {share:.0%} of {len(pairs)} pairs pass")
+    print(f"{chain_plots.METHOD_LABELS[m]:>24}: {share:.0%} of {len(pairs)} pairs pass")
 
 # %% [markdown]
 # **Exercise 3.** Write a CSV of your own with a label column and a score column mistake: give

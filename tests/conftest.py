@@ -1,4 +1,5 @@
 import os
+import sys
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -8,6 +9,8 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+# developer tools (notebook runner, benchmark) live outside the package
+sys.path.insert(0, str(REPO / "tools"))
 
 
 def _shared_data():

@@ -3,10 +3,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gracekit.bct import (cosine_distill_loss, cosine_term, influence_loss, influence_term, l2_compat_loss, l2_term,
+from gracekit.embedding_losses import (cosine_distill_loss, cosine_term, influence_loss, influence_term, l2_compat_loss, l2_term,
                           match_dim, synthesize_weights)
-from gracekit.embedders import FaceEmbedder, embed, margin_loss
-from gracekit.faces import make_faces
+from gracekit.models import FaceEmbedder, embed
+from gracekit.embedding_losses import margin_loss
+from gracekit.bct.faces import make_faces
 from gracekit.retrieval import clustered_se, topk_by_identity
 from gracekit.train import fit_cached
 

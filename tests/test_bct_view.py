@@ -5,7 +5,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from gracekit.bct_view import (BCTSweep, BCTSweepView, plot_backfill, plot_cross_model_matrix,  # noqa: E402
+from gracekit.bct.explorer import (BCTSweep, BCTSweepView, plot_backfill, plot_cross_model_matrix,  # noqa: E402
                                plot_lambda_sweep)
 
 

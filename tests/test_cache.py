@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from gracekit import cache, train
+from gracekit import cache
+
+from gracekit import train
 from gracekit.cache import atomic_write_bytes, cached, fingerprint, settings_key
 from gracekit.models import make_mlp
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gracekit.cifar import CIFAR, CifarAugment, load_cifar, make_cifar_net
+from gracekit.scale.cifar import CIFAR, CifarAugment, load_cifar, make_cifar_net
 
 
 def write_fake_cifar(folder, name="cifar10", n_train=60, n_test=40, packed=True, seed=0):

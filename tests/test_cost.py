@@ -4,8 +4,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gracekit.cost import cost_report, count_flops, count_params, measure_latency
-from gracekit.embedders import FaceEmbedder
+from gracekit.edge.cost import cost_report, count_flops, measure_latency
+from gracekit.models import count_params
+from gracekit.models import FaceEmbedder
 
 
 class Sleepy(nn.Module):
@@ -46,9 +47,9 @@ def test_count_params_all_and_by_prefix():
     m = FaceEmbedder(10, emb_dim=8, widths=(2,), in_size=4)
     conv, bn, fc, head = 9 * 2, 2 * 2, (2 * 2 * 2) * 8 + 8, 10 * 8
     assert count_params(m) == conv + bn + fc + head
-    assert count_params(m, ["features", "fc"]) == conv + bn + fc
+    assert count_params(m, include=["features", "fc"]) == conv + bn + fc
     with pytest.raises(ValueError, match="include"):
-        count_params(m, "fc")
+        count_params(m, include="fc")
 
 
 def test_latency_is_a_robust_median():

@@ -7,8 +7,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from gracekit import edge_view  # noqa: E402
-from gracekit.edge_view import (EdgeBudget, EdgeBudgetView, plot_accuracy_vs_flops,  # noqa: E402
+from gracekit.edge import explorer as edge_view  # noqa: E402
+from gracekit.edge.explorer import (EdgeBudget, EdgeBudgetView, plot_accuracy_vs_flops,  # noqa: E402
                                 plot_latency_vs_flops, summarize)
 
 COSTS = {"cloud": {"flops": 24e6, "params": 270_000, "latency_ms": {"1": 0.8, "64": 64.0}},

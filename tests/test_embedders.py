@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from gracekit.embedders import FaceEmbedder, embed, margin_loss
-from gracekit.faces import make_faces
+from gracekit.models import FaceEmbedder, embed
+
+from gracekit.embedding_losses import margin_loss
+from gracekit.bct.faces import make_faces
 from gracekit.retrieval import clustered_se, topk_by_identity
 from gracekit.train import fit, fit_cached
 

@@ -5,7 +5,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from gracekit.faces import build_olivetti_cache, load_faces, make_faces, split_identities
+from gracekit.bct.faces import make_faces, split_identities
+
+from gracekit.bct.face_files import build_olivetti_cache, load_faces
 
 
 def test_make_faces_shapes_range_and_labels():

@@ -1,12 +1,12 @@
-"""Tests of gracekit.linearize, gracekit.lqf and gracekit.kfac on tiny problems (seconds)."""
+"""Tests of gracekit.lqf.linearize, gracekit.lqf.solver and gracekit.lqf.kfac on tiny problems (seconds)."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from gracekit import kfac
-from gracekit.linearize import Linearized, linearize
-from gracekit.lqf import LQF, linear_probe, make_lqf_mlp, one_hot_targets, transfer_model
+from gracekit.lqf import kfac as kfac
+from gracekit.lqf.linearize import Linearized, linearize
+from gracekit.lqf.solver import LQF, linear_probe, make_lqf_mlp, one_hot_targets, transfer_model
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import torch
 
 matplotlib.use("Agg")
 
-from gracekit.lqf import make_lqf_mlp, transfer_model  # noqa: E402
-from gracekit.lqf_view import (HeadInitExplorer, HeadInitModel, layer_kernel_shares,  # noqa: E402
+from gracekit.lqf.solver import make_lqf_mlp, transfer_model  # noqa: E402
+from gracekit.lqf.explorer import (HeadInitExplorer, HeadInitModel, layer_kernel_shares,  # noqa: E402
                                plot_convergence, plot_head_init, plot_layer_shares)
 
 

@@ -3,13 +3,13 @@ import pytest
 import torch
 from torch import nn
 
-from gracekit.models import LogitEnsemble, count_parameters, make_mlp
+from gracekit.models import LogitEnsemble, count_params, make_mlp
 
 
 def test_make_mlp_shapes_and_parameter_count():
     model = make_mlp(20, hidden=(32,), n_out=10)
     assert model(torch.zeros(5, 20)).shape == (5, 10)
-    assert count_parameters(model) == 20 * 32 + 32 + 32 * 10 + 10
+    assert count_params(model) == 20 * 32 + 32 + 32 * 10 + 10
     deep = make_mlp(4, hidden=(8, 8), n_out=3, activation="leaky_relu")
     assert isinstance(deep[1], nn.LeakyReLU) and len(deep) == 5
     linear = make_mlp(4, hidden=(), n_out=2)

@@ -8,7 +8,7 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from gracekit.nbrun import execute_notebook, notebook_errors
+from nbrun import execute_notebook, notebook_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))

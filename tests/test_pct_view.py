@@ -8,11 +8,12 @@ import pytest
 
 matplotlib.use("Agg")
 
-from gracekit import pct_view  # noqa: E402
-from gracekit.sweeps import load_records  # noqa: E402
+from gracekit.datasets import shipped
+from gracekit.pct import explorer as pct_view  # noqa: E402
+from gracekit.sweeps import load_records# noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SWEEP = REPO / "data" / "pct_sweep.json"
+SWEEP = shipped("pct_sweep.json")
 
 
 def _rec(method, lam=0.0, beta=0.0, size=1, seed=0, err_new=0.12, nfr=0.03, err_old=0.3, k=3):
@@ -103,8 +104,6 @@ def test_static_figures(records):
 
 
 def test_shipped_sweep_is_small_and_complete():
-    if not SWEEP.exists():
-        pytest.skip("data/pct_sweep.json not generated yet")
     assert SWEEP.stat().st_size < 400_000
     records, meta = load_records(SWEEP)
     assert meta["made_by"].startswith("tools/make_pct_sweep.py") and len(meta["seeds"]) >= 3

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gracekit.datasets import shipped
 from gracekit import metrics
 from gracekit.__main__ import main as cli
 from gracekit.report import compare_models, load_report_inputs, update_report
-from gracekit.report_plots import circle_overlap_distance
+from gracekit.report.plots import circle_overlap_distance
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "data" / "examples"
+EXAMPLES = shipped("examples/old.csv").parent
 
 
 def _sample(n=600, k=4, seed=0):

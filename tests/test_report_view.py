@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from gracekit.report import update_report
-from gracekit.report_view import ReportExplorer, ReportModel
+from gracekit.report.explorer import ReportExplorer, ReportModel
 
 
 @pytest.fixture(scope="module")

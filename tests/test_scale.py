@@ -14,13 +14,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from gracekit.cache import load_torch, save_torch
-from gracekit.ddp import dist_info, evaluate_update, fit_ddp, flip_metric, report_from_counts, update_counts
+from gracekit.scale.ddp import dist_info, evaluate_update, fit_ddp, flip_metric, report_from_counts, update_counts
 from gracekit.losses import focal_distillation
 from gracekit.metrics import flip_report
 from gracekit.models import make_mlp
 from gracekit.train import predict
 
-# gracekit.scale (and through gracekit.sweeps, scikit-learn) is imported inside the tests that use it,
+# gracekit.scale.cli (and through gracekit.sweeps, scikit-learn) is imported inside the tests that use it,
 # so that the processes spawned below start quickly.
 REPO = Path(__file__).resolve().parents[1]
 _HAVE_TORCHMETRICS = importlib.util.find_spec("torchmetrics") is not None  # optional outside the test extras
@@ -77,7 +77,7 @@ def _worker(rank, world, folder):
         result = _experiment(folder)
         if rank == 0:
             save_torch(result, Path(folder) / "result.pt")
-        dist.barrier()  # leave together (as gracekit.scale does)
+        dist.barrier()  # leave together (as gracekit.scale.cli does)
     finally:
         dist.destroy_process_group()
 
@@ -156,8 +156,8 @@ def test_evaluate_update_single_process_and_bad_inputs(tmp_path):
 
 
 def test_old_classes_term_and_parse_method():
-    from gracekit.scale import old_classes_term, parse_method
-    from gracekit.sweeps import pct_term
+    from gracekit.scale.cli import old_classes_term, parse_method
+    from gracekit.pct.experiment import pct_term
 
     torch.manual_seed(0)
     z_new, z_old = torch.randn(6, 5, requires_grad=True), torch.randn(6, 3)
@@ -218,7 +218,7 @@ def _fake_cifar(*args, **kw):
 
 
 def test_pct_command_under_torchrun_matches_one_process(tmp_path):
-    from gracekit.scale import main
+    from gracekit.scale.cli import main
 
     y_test = _fake_cifar(tmp_path / "data", "cifar100", n_train=128, n_test=120)[3]
     args = ["pct", "--data", "cifar100", "--old-classes", "50", "--folder", str(tmp_path / "data"), "--epochs", "2",
@@ -243,7 +243,7 @@ def test_pct_command_under_torchrun_matches_one_process(tmp_path):
 
 
 def test_pct_command_missing_data_message(tmp_path, capsys):
-    from gracekit.scale import main
+    from gracekit.scale.cli import main
 
     assert main(["pct", "--data", "cifar10", "--folder", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err

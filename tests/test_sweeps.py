@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from gracekit.sweeps import (PCTSetup, grid, load_records, pct_record, pct_term, run_pct_sweep, run_sweep,
-                             save_records, select, summarize)
+from gracekit.sweeps import grid, load_records, run_sweep, save_records, select, summarize
+
+from gracekit.pct.experiment import PCTSetup, pct_record, pct_term, run_pct_sweep
 
 
 def test_grid_and_run_sweep():

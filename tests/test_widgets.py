@@ -4,8 +4,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
-from gracekit import plots, widgets
-from gracekit.data import make_moons_data
+from gracekit.flips import plots as plots
+
+from gracekit.flips import explorer as widgets
+from gracekit.datasets import make_moons_data
 
 
 @pytest.fixture(scope="module")

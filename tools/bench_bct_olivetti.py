@@ -1,9 +1,9 @@
-"""BCT on real faces over several identity splits: is notebook 02's Olivetti failure systematic?
+"""BCT on real faces over several identity splits: is notebook 03's Olivetti failure systematic?
 
 Usage: python tools/bench_bct_olivetti.py OLIVETTI_MAT [--splits 0 1 2 3 4] [--old-people 12 20 25] [--lam 2]
 OLIVETTI_MAT is a local olivettifaces.mat (never shipped with the kit). For each split seed, 15 random
 people are the test set and the other 25 train; the old model sees the first N_OLD of the 25 (in
-sorted order), the new models all 25. Recipe as notebook 02 (40 epochs, synthesized weights; lambda 2
+sorted order), the new models all 25. Recipe as notebook 03 (40 epochs, synthesized weights; lambda 2
 unless --lam). Prints one row per (N_OLD, split) and the mean difference
 M(BCT, old) - M(old, old) with its spread over splits. Models are cached (gracekit.cache_dir()).
 """
@@ -21,13 +21,14 @@ sys.path.insert(0, str(ROOT / "tools"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from gracekit.bct import influence_term, synthesize_weights  # noqa: E402
-from gracekit.embedders import embed  # noqa: E402
-from gracekit.faces import build_olivetti_cache, load_faces, split_identities  # noqa: E402
+from gracekit.embedding_losses import influence_term, synthesize_weights  # noqa: E402
+from gracekit.models import embed  # noqa: E402
+from gracekit.bct.faces import split_identities  # noqa: E402
+from gracekit.bct.face_files import build_olivetti_cache, load_faces  # noqa: E402
 from gracekit.retrieval import clustered_se, cross_model_matrix  # noqa: E402
-from make_bct_sweep import train  # noqa: E402  (notebook 02's two-stage recipe)
+from make_bct_sweep import train  # noqa: E402  (notebook 03's two-stage recipe)
 
-R = dict(n_epochs=40, decay_epochs=8, lr=3e-3, batch_size=32, weight_decay=5e-4, margin=0.2, scale=16.0)  # notebook 02
+R = dict(n_epochs=40, decay_epochs=8, lr=3e-3, batch_size=32, weight_decay=5e-4, margin=0.2, scale=16.0)  # notebook 03
 
 
 def run_split(real, split, n_old, lam=2.0):
@@ -54,7 +55,7 @@ def main(argv=None):
     parser.add_argument("mat")
     parser.add_argument("--splits", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--old-people", type=int, nargs="+", default=[12, 20, 25])
-    parser.add_argument("--lam", type=float, default=2.0, help="BCT influence-loss weight (notebook 02: 2)")
+    parser.add_argument("--lam", type=float, default=2.0, help="BCT influence-loss weight (notebook 03: 2)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     home = Path(tempfile.mkdtemp(prefix="olivetti-"))

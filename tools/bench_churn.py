@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 
-from gracekit.data import make_moons_data  # noqa: E402
+from gracekit.datasets import make_moons_data  # noqa: E402
 from gracekit.metrics import disagreement_rate, error_rate  # noqa: E402
 
 BUDGETS = {"until converged (max_iter 2000)": 2000, "fixed 50 epochs": 50}

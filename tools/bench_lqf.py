@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from gracekit import kfac  # noqa: E402
-from gracekit.data import make_multiclass, split_classes  # noqa: E402
-from gracekit.lqf import LQF, linear_probe, load_backbone, transfer_model  # noqa: E402
+from gracekit.lqf import kfac as kfac  # noqa: E402
+from gracekit.datasets import make_multiclass, split_classes  # noqa: E402
+from gracekit.lqf.solver import LQF, linear_probe, load_backbone, transfer_model  # noqa: E402
 from gracekit.metrics import disagreement_rate  # noqa: E402
 from gracekit.train import fit, predict  # noqa: E402
 

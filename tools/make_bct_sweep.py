@@ -1,10 +1,10 @@
-"""Regenerate data/bct_sweep.json: notebook 02's BCT lambda sweep, ablation and L2 baseline on synthetic faces.
+"""Regenerate gracekit/data/bct_sweep.json: notebook 03's BCT lambda sweep, ablation and L2 baseline on synthetic faces.
 
-Usage: python tools/make_bct_sweep.py [--fast] [--seeds 0 1 2] [--out data/bct_sweep.json]
-       python tools/make_bct_sweep.py --report data/bct_sweep.json   (prints the benchmark tables)
+Usage: python tools/make_bct_sweep.py [--fast] [--seeds 0 1 2] [--out gracekit/data/bct_sweep.json]
+       python tools/make_bct_sweep.py --report gracekit/data/bct_sweep.json   (prints the benchmark tables)
 Full size (old model: 100 identities, new: 300, 12 images each; test: 100 unseen identities x 10) trains
 9 embedders per seed, about 6-8 minutes per seed on one idle CPU core; models are cached
-(gracekit.cache_dir()), so a rerun is quick. The recipe is the one notebooks/02_bct_faces.py runs.
+(gracekit.cache_dir()), so a rerun is quick. The recipe is the one notebooks/03_bct_faces.py runs.
 """
 import argparse
 import json
@@ -21,9 +21,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import gracekit  # noqa: E402
-from gracekit.bct import influence_term, l2_term, synthesize_weights  # noqa: E402
-from gracekit.embedders import FaceEmbedder, embed, margin_loss  # noqa: E402
-from gracekit.faces import make_faces  # noqa: E402
+from gracekit.embedding_losses import influence_term, l2_term, synthesize_weights  # noqa: E402
+from gracekit.models import FaceEmbedder, embed  # noqa: E402
+from gracekit.embedding_losses import margin_loss  # noqa: E402
+from gracekit.bct.faces import make_faces  # noqa: E402
 from gracekit.retrieval import backfill_curve, clustered_se, cross_model_matrix  # noqa: E402
 from gracekit.train import fit_cached  # noqa: E402
 
@@ -131,7 +132,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="FAST-mode sizes (a quick check)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "data" / "bct_sweep.json"))
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "gracekit" / "data" / "bct_sweep.json"))
     parser.add_argument("--report", metavar="JSON", help="print the tables of an existing sweep file")
     args = parser.parse_args(argv)
     if args.report:

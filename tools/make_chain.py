@@ -1,7 +1,7 @@
-"""Regenerate data/chain_results.json: notebook 06's chain of five models phi_1 -> ... -> phi_5.
+"""Regenerate gracekit/data/chain_results.json: notebook 06's chain of five models phi_1 -> ... -> phi_5.
 
-Usage: python tools/make_chain.py [--fast] [--seeds 0 1 2] [--out data/chain_results.json]
-       python tools/make_chain.py --report data/chain_results.json   (prints the benchmark tables)
+Usage: python tools/make_chain.py [--fast] [--seeds 0 1 2] [--out gracekit/data/chain_results.json]
+       python tools/make_chain.py --report gracekit/data/chain_results.json   (prints the benchmark tables)
 Every method of gracekit.chain.METHODS, every seed: about 1-2 minutes per seed on one CPU thread;
 models are cached (gracekit.cache_dir()), so a rerun is quick.
 """
@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import gracekit  # noqa: E402
-from gracekit.chain import METHODS, ChainSetup, run_chains, setup_dict, summarize_chains  # noqa: E402
-from gracekit.sweeps import load_records, save_records  # noqa: E402
+from gracekit.chain.experiment import METHODS, ChainSetup, run_chains, setup_dict, summarize_chains  # noqa: E402
+from gracekit.sweeps import load_records, save_records# noqa: E402
 
 
 def report(path):
@@ -72,7 +72,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="FAST-mode sizes (a quick check)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "data" / "chain_results.json"))
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "gracekit" / "data" / "chain_results.json"))
     parser.add_argument("--report", metavar="JSON", help="print the tables of an existing results file")
     args = parser.parse_args(argv)
     if args.report:

@@ -1,12 +1,12 @@
 """Regenerate notebook 04's shipped data: the frozen cloud embedder and the sweep of edge query models.
 
 Usage:
-  python tools/make_edge_cloud.py --cloud-only                 # data/edge_cloud_cloud.pt (seed 0)
+  python tools/make_edge_cloud.py --cloud-only                 # gracekit/data/edge_cloud_cloud.pt (seed 0)
   python tools/make_edge_cloud.py --seeds 0 1 2 --grid         # train + score every edge, measure costs,
-                                                               # write data/edge_cloud_sweep.json
+                                                               # write gracekit/data/edge_cloud_sweep.json
   python tools/make_edge_cloud.py --seeds 0 --grid --out a.json --no-cost   # one part, to run in parallel
   python tools/make_edge_cloud.py --merge a.json b.json        # join parts, measure costs, write the sweep
-  python tools/make_edge_cloud.py --report data/edge_cloud_sweep.json       # print the benchmark tables
+  python tools/make_edge_cloud.py --report gracekit/data/edge_cloud_sweep.json       # print the benchmark tables
 Data: 300 training identities x 12 synthetic faces (seed 0, the cloud's and every edge's training set);
 test: 100 unseen identities (1000-1099) x 10 images, 1-shot gallery, top-1 over 5 gallery draws seeded
 by the edge seed. The cloud (widths 32/64/128/128) is trained once (seed 0) and rounded to float16;
@@ -29,11 +29,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import gracekit  # noqa: E402
-from gracekit.cost import count_flops, count_params, measure_latency  # noqa: E402
-from gracekit.edge_cloud import (RECIPE, edge_widths, load_cloud, make_embedder, round_half, save_cloud,  # noqa: E402
+from gracekit.edge.cost import count_flops, measure_latency  # noqa: E402
+from gracekit.models import count_params  # noqa: E402
+from gracekit.edge.recipe import (RECIPE, edge_widths, load_cloud, make_embedder, round_half, save_cloud,  # noqa: E402
                                  score_pair, train_embedder)
-from gracekit.embedders import embed  # noqa: E402
-from gracekit.faces import make_faces  # noqa: E402
+from gracekit.models import embed  # noqa: E402
+from gracekit.bct.faces import make_faces  # noqa: E402
 
 FULL = dict(n_train=300, n_per_identity=12, n_test=100, n_test_images=10, difficulty=1.0, n_draws=5,
             cloud_widths=[32, 64, 128, 128], cloud_epochs=25, cloud_decay=5, edge_epochs=15, edge_decay=3)
@@ -44,8 +45,8 @@ METHODS = ["independent", "bct", "l2"]
 # the grid search (BCT, first seed): first width x depth; the widest shallow nets are left out (CPU time)
 GRID = [(w, d) for d in (2, 3, 4) for w in (4, 8, 16, 24) if not (w == 24 and d < 4)]
 GRID_METHOD = "bct"
-CLOUD_FILE = ROOT / "data" / "edge_cloud_cloud.pt"
-SWEEP_FILE = ROOT / "data" / "edge_cloud_sweep.json"
+CLOUD_FILE = ROOT / "gracekit" / "data" / "edge_cloud_cloud.pt"
+SWEEP_FILE = ROOT / "gracekit" / "data" / "edge_cloud_sweep.json"
 LATENCY_BATCHES = [1, 64]
 
 
@@ -132,7 +133,7 @@ def costs(records, s, cloud_path, n_repeats=10, n_rounds=7):
     out = {}
     for name, widths in archs.items():
         out[name] = {"widths": list(widths), "flops": count_flops(models[name], (64, 64)),
-                     "params": count_params(models[name], ["features", "fc"]),
+                     "params": count_params(models[name], include=["features", "fc"]),
                      "latency_ms": {str(b): float(np.median(times[name][b])) for b in LATENCY_BATCHES}}
         print(f"{name:>12s}: {out[name]['flops'] / 1e6:6.2f} MFLOPs, {out[name]['params']:7d} params, "
               f"latency {out[name]['latency_ms']}", flush=True)

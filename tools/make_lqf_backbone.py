@@ -1,4 +1,4 @@
-"""Pretrain notebook 05's backbones on the source classes and write data/lqf_backbone_<act>.pt.
+"""Pretrain notebook 05's backbones on the source classes and write gracekit/data/lqf_backbone_<act>.pt.
 
 Usage: python tools/make_lqf_backbone.py
 A 20-128-128-5 MLP (ReLU, and Leaky-ReLU with slope 0.1), seed 0, trained with gracekit.train.fit
@@ -17,8 +17,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from gracekit.cache import atomic_write_bytes  # noqa: E402
-from gracekit.data import make_multiclass, split_classes  # noqa: E402
-from gracekit.lqf import BACKBONE, PRETRAIN, make_lqf_mlp  # noqa: E402
+from gracekit.datasets import make_multiclass, split_classes  # noqa: E402
+from gracekit.lqf.solver import BACKBONE, PRETRAIN, make_lqf_mlp  # noqa: E402
 from gracekit.train import fit, predict  # noqa: E402
 
 
@@ -32,7 +32,7 @@ def main():
         acc = float(np.mean(predict(model, Xs_test).argmax(1).numpy() == ys_test))
         buf = io.BytesIO()
         torch.save({k: v.clone() for k, v in model.state_dict().items()}, buf)
-        path = ROOT / "data" / f"lqf_backbone_{activation}.pt"
+        path = ROOT / "gracekit" / "data" / f"lqf_backbone_{activation}.pt"
         atomic_write_bytes(path, buf.getvalue())
         print(f"{path.relative_to(ROOT)}: source-class test accuracy {acc:.4f}, {len(buf.getvalue()) / 1024:.0f} KB")
 

@@ -1,6 +1,6 @@
-"""Regenerate data/pct_sweep.json: the PC-training sweep behind notebook 03's trade-off explorer.
+"""Regenerate gracekit/data/pct_sweep.json: the PC-training sweep behind notebook 02's trade-off explorer.
 
-Usage: python tools/make_pct_sweep.py [--fast] [--seeds 0 1 2] [--out data/pct_sweep.json]
+Usage: python tools/make_pct_sweep.py [--fast] [--seeds 0 1 2] [--out gracekit/data/pct_sweep.json]
 Full size (12,000 training / 20,000 test points, 3 seeds) takes about 10-15 minutes on one CPU core;
 trained models are cached (gracekit.cache_dir()), so a rerun is quick.
 """
@@ -17,13 +17,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import gracekit  # noqa: E402
-from gracekit.sweeps import PCTSetup, pct_configs, run_pct_sweep, save_records, setup_dict  # noqa: E402
+from gracekit.sweeps import save_records  # noqa: E402
+from gracekit.pct.experiment import PCTSetup, pct_configs, run_pct_sweep, setup_dict  # noqa: E402
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="FAST-mode sizes (for a quick check)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "data" / "pct_sweep.json"))
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "gracekit" / "data" / "pct_sweep.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     setup = PCTSetup().fast() if args.fast else PCTSetup()

@@ -1,6 +1,6 @@
-"""Regenerate data/examples/old.csv and new.csv: a tiny model update for `gracekit report` to audit.
+"""Regenerate gracekit/data/examples/old.csv and new.csv: a tiny model update for `gracekit report` to audit.
 
-Usage: python tools/make_report_examples.py [--seed 0] [--out data/examples]
+Usage: python tools/make_report_examples.py [--seed 0] [--out gracekit/data/examples]
 A 3-class problem (scikit-learn's make_classification, classes named cat / dog / fox): the old model
 is a logistic regression on 100 training points, the new one a small neural network on 500. Both
 files describe the same 200 test rows (column ``id``) with the true label; old.csv holds the old
@@ -31,7 +31,7 @@ def make_examples(seed=0, n_test=200):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "data" / "examples"))
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "gracekit" / "data" / "examples"))
     args = parser.parse_args(argv)
     ids, y, y_old, p_new = make_examples(args.seed)
     out = Path(args.out)

@@ -10,7 +10,7 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
-from gracekit.nbrun import execute_notebook, notebook_errors  # noqa: E402
+from nbrun import execute_notebook, notebook_errors  # noqa: E402
 
 execute = execute_notebook  # name kept for older scripts
 

@@ -1,0 +1,189 @@
+"""The model-comparison widget: the update report, interactive.
+
+Pick a true class (Dropdown) and an overlap region (ToggleButtons: negative flips, positive flips,
+both wrong, ...); the figure highlights both and the table lists the matching samples, most
+confident first, with their images when the report has them. The computation is a plain object
+(``ReportModel``, tested headlessly); the view (``ReportExplorer``) has ``.controls`` and ``.output``
+and redraws precomputed data only (the highlights are blitted over a cached background); the table
+of instances is ``.table`` (an HTML widget).
+"""
+import base64
+import html
+import io
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from gracekit.viz.blit import BlitFigure
+from gracekit.report.plots import plot_class_flips, plot_error_overlap
+
+__all__ = ["ReportModel", "ReportExplorer", "show_report_explorer"]
+
+REGION_LABELS = {"negative flips": "negative", "positive flips": "positive", "both wrong": "both_wrong",
+                 "disagree": "disagree", "any error": "any_error"}
+
+
+class ReportModel:
+    """Filters of an UpdateReport: which samples lie in a region and class, as table rows.
+
+    Args:
+        report: a gracekit.report.UpdateReport.
+        max_rows: rows the table shows at most.
+    Used in: notebooks/06_your_update.py
+    """
+
+    def __init__(self, report, max_rows=12):
+        if not hasattr(report, "instances") or not hasattr(report, "flips"):
+            raise ValueError("report must be an UpdateReport (from gracekit.report.update_report)")
+        if not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
+            raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}")
+        self.report, self.max_rows = report, int(max_rows)
+        self.class_names = list(report.class_names)
+        self.conf = report.confidence()
+        self._thumbs = {}
+
+    def class_index(self, cls):
+        """Class index from an index, a class name, or None / "all classes" for every class."""
+        if cls is None or cls == "all classes":
+            return None
+        if isinstance(cls, str):
+            if cls not in self.class_names:
+                raise ValueError(f"cls must be one of the class names, got {cls!r}")
+            return self.class_names.index(cls)
+        if not 0 <= int(cls) < len(self.class_names):
+            raise ValueError(f"cls must be a class index in [0, {len(self.class_names)}), got {cls!r}")
+        return int(cls)
+
+    def select(self, region="negative", cls=None):
+        """Indices of the samples in ``region`` (a key of gracekit.report.REGIONS) of true class ``cls``."""
+        return self.report.instances(region, self.class_index(cls))
+
+    def rows(self, region="negative", cls=None):
+        """(total count, list of row dicts for the first ``max_rows`` samples) of a selection."""
+        idx = self.select(region, cls)
+        r, names = self.report, self.class_names
+        ids = r.ids
+        out = [{"index": int(i), "id": str(i) if ids is None else str(ids[i]), "true": names[r.y_true[i]],
+                "old": names[r.y_old[i]], "new": names[r.y_new[i]], "confidence": float(self.conf[i])}
+               for i in idx[:self.max_rows]]
+        return len(idx), out
+
+    def thumbnail(self, i):
+        """A small PNG (base64) of sample i's image, cached; None without images."""
+        if self.report.images is None:
+            return None
+        if i not in self._thumbs:
+            buf = io.BytesIO()
+            img = np.asarray(self.report.images[i], dtype=float)
+            plt.imsave(buf, img, cmap="gray_r" if img.ndim == 2 else None, format="png")
+            self._thumbs[i] = base64.b64encode(buf.getvalue()).decode("ascii")
+        return self._thumbs[i]
+
+    def table_html(self, region="negative", cls=None):
+        """The selection as an HTML table (text escaped), with a line saying how many rows match."""
+        total, rows = self.rows(region, cls)
+        e = html.escape
+        where = "all classes" if self.class_index(cls) is None else f"true class {self.class_names[self.class_index(cls)]}"
+        head = f"<b>{total:,}</b> samples: {e(region.replace('_', ' '))}, {e(where)}"
+        if total > len(rows):
+            head += f" (first {len(rows)} shown{', most confident first' if self.report.p_new is not None else ''})"
+        if not rows:
+            return f"<p>{head}</p>"
+        has_img = self.report.images is not None
+        cells = []
+        for row in rows:
+            img = (f"<td><img style='width:32px;image-rendering:pixelated' "
+                   f"src='data:image/png;base64,{self.thumbnail(row['index'])}'></td>") if has_img else ""
+            conf = "" if np.isnan(row["confidence"]) else f"{row['confidence']:.3f}"
+            cells.append(f"<tr>{img}<td>{e(row['id'])}</td><td>{e(row['true'])}</td><td>{e(row['old'])}</td>"
+                         f"<td>{e(row['new'])}</td><td>{conf}</td></tr>")
+        th = ("<th></th>" if has_img else "") + "<th>id</th><th>true</th><th>old</th><th>new</th><th>conf.</th>"
+        return (f"<p>{head}</p><table style='border-collapse:collapse'><tr>{th}</tr>{''.join(cells)}</table>")
+
+
+class ReportExplorer:
+    """Dropdown (class) + ToggleButtons (region) over the overlap figure, per-class bars and the table."""
+
+    def __init__(self, model, region="negative", cls=None):
+        import ipywidgets as w
+
+        self.model = model
+        names = ["all classes"] + model.class_names
+        self.class_box = w.Dropdown(options=names, value=names[0] if cls is None else
+                                    model.class_names[model.class_index(cls)], description="true class")
+        inv = {v: k for k, v in REGION_LABELS.items()}
+        self.region_box = w.ToggleButtons(options=list(REGION_LABELS), value=inv[region], description="region")
+        self.html = w.HTML()
+        self.table = w.HTML()
+        self.controls = w.VBox([w.HBox([self.class_box]), self.region_box, self.html])
+        self.image = w.HTML()
+        self.output = w.Output()
+        self.output.append_display_data(self.image)
+        rep = model.report
+        self.fig, (self.ax_venn, self.ax_bars) = plt.subplots(
+            1, 2, figsize=(10, 3.4), dpi=80, gridspec_kw={"width_ratios": [1, 1.5]})
+        plt.close(self.fig)
+        counts = {**rep.flips.counts}
+        plot_error_overlap(counts, rep.n, ax=self.ax_venn)
+        plot_class_flips(rep.flips.per_class, model.class_names, ax=self.ax_bars)
+        self.fig.tight_layout()
+        self._venn_texts = {key: t for key, t in zip(("positive", "both_wrong", "negative"), self.ax_venn.texts[:3])}
+        self._band = self.ax_bars.axvspan(-0.5, 0.5, color="#ffd54f", alpha=0.35, zorder=0, visible=False)
+        # only the highlights change: redraw them over the figure drawn once
+        bars = [p for p in self.ax_bars.patches if p is not self._band]  # drawn again, over the band
+        self.blit = BlitFigure(self.fig, [*self._venn_texts.values(), self._band, *bars])
+        self.state, self.last_redraw_ms = None, float("nan")
+        self.class_box.observe(lambda _: self.update(), names="value")
+        self.region_box.observe(lambda _: self.update(), names="value")
+        self.update()
+
+    def update(self):
+        """Read the controls, redraw the highlights and the table; records ``last_redraw_ms``."""
+        start = time.perf_counter()
+        m = self.model
+        region = REGION_LABELS[self.region_box.value]
+        cls = m.class_index(self.class_box.value)
+        idx = m.select(region, cls)
+        self.state = {"region": region, "cls": cls, "indices": idx}
+        for key, t in self._venn_texts.items():
+            on = key == region or (region == "any_error")
+            t.set_bbox(dict(boxstyle="round", fc="white", ec=t.get_color(), lw=2.5) if on else None)
+        self._band.set_visible(cls is not None)
+        if cls is not None:
+            if hasattr(self._band, "set_x"):  # matplotlib >= 3.9 returns a Rectangle
+                self._band.set_x(cls - 0.5)
+            else:
+                self._band.set_xy([[cls - 0.5, 0], [cls - 0.5, 1], [cls + 0.5, 1], [cls + 0.5, 0], [cls - 0.5, 0]])
+        self.image.value = f'<img src="data:image/png;base64,{base64.b64encode(self.render_png()).decode()}"/>'
+        r = m.report.flips.rates
+        self.html.value = (f"error {100 * r['err_old']:.2f}% → {100 * r['err_new']:.2f}% &nbsp; "
+                           f"<span style='color:#d62728'>NFR {100 * r['nfr']:.2f}%</span> &nbsp; "
+                           f"<span style='color:#2ca02c'>PFR {100 * r['pfr']:.2f}%</span> &nbsp; "
+                           f"relative NFR {r['relative_nfr']:.2f} &nbsp; BTC {r['btc']:.3f} &nbsp; BEC {r['bec']:.3f}"
+                           f"<br><i>{html.escape(m.report.verdict)}</i>")
+        self.table.value = m.table_html(region, cls)
+        self.last_redraw_ms = 1000 * (time.perf_counter() - start)
+        return self.state
+
+    def render_png(self):
+        """The current figure as PNG bytes (what the notebook shows)."""
+        return self.blit.png()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        import ipywidgets as w
+        display(w.VBox([self.controls, self.output, self.table]))
+
+
+def show_report_explorer(report, region="negative", cls=None, max_rows=12):
+    """Build and display the comparison widget for an UpdateReport; returns it (tests set its controls).
+
+    Used in: notebooks/06_your_update.py
+    """
+    from IPython.display import display
+
+    explorer = ReportExplorer(ReportModel(report, max_rows=max_rows), region=region, cls=cls)
+    display(explorer)
+    return explorer

@@ -1,0 +1,1 @@
+"""PC training at CIFAR scale, data-parallel under torchrun: data (cifar), training (ddp), command line (cli)."""
