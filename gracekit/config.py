@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["is_fast", "setup", "get_device", "cache_dir", "seed_everything"]
+__all__ = ["is_fast", "setup", "get_device", "cache_dir", "real_data_dir", "seed_everything"]
 
 
 def is_fast():
@@ -48,6 +48,13 @@ def cache_dir():
     path = Path(root) if root else Path.home() / ".cache" / "gracekit"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def real_data_dir():
+    """The one folder for optional real data (Olivetti's ``olivettifaces.mat``): $GRACEKIT_REAL_DATA,
+    else ``<cache_dir>/real_data``. The doctor, the notebooks and the offline kit all look here."""
+    root = os.environ.get("GRACEKIT_REAL_DATA")
+    return Path(root) if root else cache_dir() / "real_data"
 
 
 def setup(seed=0, fast=None, threads=None):
