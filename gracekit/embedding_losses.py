@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["margin_loss", "match_dim", "synthesize_weights", "influence_loss", "l2_compat_loss", "cosine_distill_loss",
+__all__ = ["margin_loss", "cosface_cross_entropy", "match_dim", "synthesize_weights", "influence_loss", "l2_compat_loss", "cosine_distill_loss",
            "influence_term", "l2_term", "cosine_term"]
 
 
@@ -24,6 +24,12 @@ def _tensor(x, name):
     if torch.isnan(t).any():
         raise ValueError(f"{name} contains NaN values")
     return t.float()
+
+
+def cosface_cross_entropy(logits, y, *, scale=16.0, margin=0.2):
+    """CosFace (Wang et al., CVPR 2018): cross-entropy of cosine logits ``s * cos`` after subtracting the
+    additive margin ``s * m`` from each sample's true-class logit. ``margin=0`` is the normalized softmax."""
+    return F.cross_entropy(logits - scale * margin * F.one_hot(y, logits.shape[1]), y)
 
 
 def match_dim(emb, dim, normalize=True):
@@ -108,8 +114,7 @@ def influence_loss(emb_new, y, weight_old, scale=16.0, margin=0.0):
         return emb_new.sum() * 0.0
     z = match_dim(emb_new[keep], weight_old.shape[1])
     logits = scale * z @ F.normalize(weight_old, dim=1).T
-    yk = y[keep]
-    return F.cross_entropy(logits - scale * margin * F.one_hot(yk, logits.shape[1]), yk)
+    return cosface_cross_entropy(logits, y[keep], scale=scale, margin=margin)
 
 
 def l2_compat_loss(emb_new, emb_old):
@@ -197,6 +202,6 @@ def margin_loss(margin=0.2, scale=16.0):
         raise ValueError(f"margin must be >= 0, got {margin!r}")
 
     def loss_fn(logits, y):
-        return F.cross_entropy(logits - scale * margin * F.one_hot(y, logits.shape[1]), y)
+        return cosface_cross_entropy(logits, y, scale=scale, margin=margin)
 
     return loss_fn

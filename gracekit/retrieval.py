@@ -48,10 +48,15 @@ def similarity(queries, gallery, metric="cosine"):
     raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
 
 
-def _first_hit_rank(S, yq, yg):
-    """Rank (0-based) of the first correct gallery item per query; -1 when the query has no match."""
+def _first_hit_rank(S, yq, yg, exclude_self=False):
+    """Rank (0-based) of the first correct gallery item per query; -1 when the query has no match.
+
+    With ``exclude_self`` (queries and gallery are the same images) item i is never a match for query i.
+    """
     order = np.argsort(-S, axis=1, kind="stable")
     match = yg[order] == yq[:, None]
+    if exclude_self:
+        match &= order != np.arange(len(S))[:, None]
     has = match.any(1)
     return np.where(has, match.argmax(1), -1)
 
@@ -74,11 +79,11 @@ def cmc(queries, gallery, y_query, y_gallery, topk=(1, 5), metric="cosine", retu
     return _cmc_from(S, yq, yg, topk, return_hits)
 
 
-def _cmc_from(S, yq, yg, topk, return_hits):
+def _cmc_from(S, yq, yg, topk, return_hits, exclude_self=False):
     topk = [int(k) for k in np.atleast_1d(topk)]
     if not topk or min(topk) < 1:
         raise ValueError(f"topk must be positive integers, got {topk}")
-    r = _first_hit_rank(S, yq, yg)
+    r = _first_hit_rank(S, yq, yg, exclude_self)
     r = r[r >= 0]
     if len(r) == 0:
         raise ValueError("y_query: no query has a matching identity in the gallery")
@@ -103,7 +108,9 @@ def leave_one_out_cmc(queries, gallery, y, topk=(1, 5), metric="cosine"):
         raise ValueError(f"queries and gallery must embed the same images, got {S.shape[0]} and {S.shape[1]}")
     y = _labels(y, len(S), "y")
     np.fill_diagonal(S, -np.inf)
-    return _cmc_from(S, y, y, topk, False)
+    # an image never retrieves itself; a query whose identity has no other image has no match and
+    # is left out (rather than counted as a miss, then as a hit on itself at rank n)
+    return _cmc_from(S, y, y, topk, False, exclude_self=True)
 
 
 def mean_average_precision(queries, gallery, y_query, y_gallery, metric="cosine"):

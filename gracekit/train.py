@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 from gracekit.config import get_device, seed_everything
 from gracekit.cache import cached, fingerprint
 
-__all__ = ["fit", "fit_cached", "train_step", "predict", "as_tensor"]
+__all__ = ["fit", "fit_cached", "fit_two_stage", "train_step", "predict", "as_tensor"]
 
 
 def as_tensor(X, dtype=torch.float32):
@@ -144,6 +144,42 @@ def fit_cached(make_model, X, y, *, key, old=None, extra_loss=None, loss_fn=None
     state = cached(name, settings, compute, folder=folder)
     model.load_state_dict(state)
     return model.eval()
+
+
+def fit_two_stage(make_model, X, y, *, key, n_epochs, decay_epochs, lr, decay_divisor=10, **fit_kwargs):
+    """The embedder recipe: ``n_epochs - decay_epochs`` epochs at ``lr``, then ``decay_epochs`` more at
+    ``lr / decay_divisor``; each stage cached by ``fit_cached`` (the second under ``{**key, "stage": 2}``).
+
+    Parameters
+    ----------
+    make_model : callable
+        Zero-argument function returning a fresh model.
+    X, y : array-like
+        Training data.
+    key : dict
+        Cache key of the first stage (see ``fit_cached``).
+    n_epochs, decay_epochs : int
+        Total epochs and how many of them run at the lowered rate (``0 <= decay_epochs < n_epochs``).
+    lr : float
+        Learning rate of the first stage.
+    decay_divisor : float, default 10
+    **fit_kwargs
+        Passed to ``fit_cached`` (batch_size, weight_decay, seed, loss_fn, extra_loss, progress, desc).
+
+    Returns
+    -------
+    torch.nn.Module
+        The trained model (eval mode, CPU).
+    """
+    if not 0 <= decay_epochs < n_epochs:
+        raise ValueError(f"need 0 <= decay_epochs < n_epochs, got decay_epochs={decay_epochs!r}, "
+                         f"n_epochs={n_epochs!r}")
+    model = fit_cached(make_model, X, y, key=key, n_epochs=n_epochs - decay_epochs, lr=lr, **fit_kwargs)
+    if decay_epochs:
+        first = model
+        model = fit_cached(lambda: first, X, y, key={**key, "stage": 2}, n_epochs=decay_epochs,
+                           lr=lr / decay_divisor, **fit_kwargs)
+    return model
 
 
 @torch.no_grad()

@@ -51,7 +51,7 @@ from gracekit.bct.faces import make_faces, split_identities
 from gracekit.bct.face_files import build_olivetti_cache, load_faces
 from gracekit.retrieval import (backfill_curve, clustered_se, cross_model_matrix, mean_average_precision,
                                 tar_at_far, topk_by_identity, update_gain)
-from gracekit.train import fit_cached
+from gracekit.train import fit_two_stage
 
 print(gracekit.setup(seed=0))
 
@@ -139,10 +139,8 @@ def train(n_classes, X, y, name, extra_loss=None, extra_key=None, setup=S, seed=
               loss_fn=margin_loss(setup["margin"], setup["scale"]), extra_loss=extra_loss)
     key = {"name": f"bct-faces-{name}", "n_classes": n_classes, "arch": "FaceEmbedder-default",
            "init": init_seed, **(extra_key or {})}
-    model = fit_cached(lambda: FaceEmbedder(n_classes, scale=setup["scale"], seed=init_seed), X, y, key=key,
-                       n_epochs=setup["n_epochs"] - setup["decay_epochs"], lr=setup["lr"], **kw)
-    return fit_cached(lambda: model, X, y, key={**key, "stage": 2}, n_epochs=setup["decay_epochs"],
-                      lr=setup["lr"] / 10, **kw)
+    return fit_two_stage(lambda: FaceEmbedder(n_classes, scale=setup["scale"], seed=init_seed), X, y, key=key,
+                         n_epochs=setup["n_epochs"], decay_epochs=setup["decay_epochs"], lr=setup["lr"], **kw)
 
 
 timings = {}

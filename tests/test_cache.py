@@ -89,3 +89,25 @@ def test_fit_cached_trains_once_per_key(tmp_path, monkeypatch):
     assert calls == [1, 1]
     with pytest.raises(ValueError, match="key must be a dict"):
         train.fit_cached(lambda: make_mlp(4, (8,), 3), X, y, key="tiny")
+
+
+def test_fit_two_stage_runs_both_stages_and_validates(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("GRACEKIT_CACHE", str(tmp_path))
+    calls = []
+    real_fit = train.fit
+
+    def counting_fit(model, X, y, **kw):
+        calls.append((kw["n_epochs"], kw["lr"]))
+        return real_fit(model, X, y, **kw)
+
+    monkeypatch.setattr(train, "fit", counting_fit)
+    X, y = torch.randn(40, 3), torch.randint(0, 2, (40,))
+    make = lambda: torch.nn.Linear(3, 2)  # noqa: E731
+    train.fit_two_stage(make, X, y, key={"name": "two"}, n_epochs=5, decay_epochs=2, lr=0.3, seed=0)
+    assert calls == [(3, 0.3), (2, 0.03)]
+    train.fit_two_stage(make, X, y, key={"name": "two"}, n_epochs=5, decay_epochs=2, lr=0.3, seed=0)
+    assert len(calls) == 2  # both stages cached
+    with pytest.raises(ValueError, match="decay_epochs"):
+        train.fit_two_stage(make, X, y, key={"name": "two"}, n_epochs=2, decay_epochs=2, lr=0.3)

@@ -45,6 +45,19 @@ def test_leave_one_out_excludes_self():
         leave_one_out_cmc(X, X[:3], y)
 
 
+def test_leave_one_out_leaves_singletons_out():
+    # identity 2 has one image: it can be neither a hit nor a miss; the other four retrieve perfectly
+    y = np.array([0, 0, 1, 1, 2])
+    E = np.eye(3)[y]
+    assert leave_one_out_cmc(E, E, y, topk=(1, 5)) == {1: 1.0, 5: 1.0}
+    # the singleton can still be retrieved by others (image 0's nearest neighbour is image 4, a miss),
+    # but it is never a query itself: 3 hits out of 4 queries
+    E2 = E.copy()
+    E2[1] = [0.9, 0.1, 0.0]
+    E2[4] = E[0]
+    assert leave_one_out_cmc(E2, E2, y, topk=(1,))[1] == pytest.approx(0.75)
+
+
 def test_map_hand_computed():
     g = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
     # query (1,0) id 0; ranking items 0 (id 1), 1 (id 0), 2 (id 0) -> hits at ranks 2 and 3

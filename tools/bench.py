@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gracekit.cache import atomic_write_bytes
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
@@ -222,9 +224,7 @@ def main(argv=None):
     ]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines))
-    os.replace(tmp, out)
+    atomic_write_bytes(out, "\n".join(lines).encode())
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

@@ -26,7 +26,8 @@ from gracekit.models import FaceEmbedder, embed  # noqa: E402
 from gracekit.embedding_losses import margin_loss  # noqa: E402
 from gracekit.bct.faces import make_faces  # noqa: E402
 from gracekit.retrieval import backfill_curve, clustered_se, cross_model_matrix  # noqa: E402
-from gracekit.train import fit_cached  # noqa: E402
+from gracekit.cache import atomic_write_bytes  # noqa: E402
+from gracekit.train import fit_two_stage  # noqa: E402
 
 FULL = dict(n_old=100, n_new=300, n_per_identity=12, n_test=100, n_test_images=10, difficulty=1.0,
             n_epochs=20, decay_epochs=4, lr=3e-3, batch_size=64, weight_decay=5e-4, margin=0.2, scale=16.0,
@@ -50,9 +51,8 @@ def train(n_classes, X, y, name, setup, seed, extra_loss=None, extra_key=None, i
               loss_fn=margin_loss(s["margin"], s["scale"]), extra_loss=extra_loss)
     key = {"name": f"bct-faces-{name}", "n_classes": n_classes, "arch": "FaceEmbedder-default",
            "init": init_seed, **(extra_key or {})}
-    m = fit_cached(lambda: FaceEmbedder(n_classes, scale=s["scale"], seed=init_seed), X, y, key=key,
-                   n_epochs=s["n_epochs"] - s["decay_epochs"], lr=s["lr"], **kw)
-    return fit_cached(lambda: m, X, y, key={**key, "stage": 2}, n_epochs=s["decay_epochs"], lr=s["lr"] / 10, **kw)
+    return fit_two_stage(lambda: FaceEmbedder(n_classes, scale=s["scale"], seed=init_seed), X, y, key=key,
+                         n_epochs=s["n_epochs"], decay_epochs=s["decay_epochs"], lr=s["lr"], **kw)
 
 
 def run_seed(seed, setup):
@@ -152,9 +152,7 @@ def main(argv=None):
             "note": "seed s: faces, identities and all models use seed s; test identities 1000..1000+n_test"}
     text = json.dumps({"meta": meta, "records": records}, default=float)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(args.out).with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(args.out)
+    atomic_write_bytes(args.out, text.encode())
     print(f"{len(records)} records written to {args.out} in {meta['seconds']:.0f} s")
 
 

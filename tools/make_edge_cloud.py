@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import gracekit  # noqa: E402
+from gracekit.cache import atomic_write_bytes  # noqa: E402
 from gracekit.edge.cost import count_flops, measure_latency  # noqa: E402
 from gracekit.models import count_params  # noqa: E402
 from gracekit.edge.recipe import (RECIPE, edge_widths, load_cloud, make_embedder, round_half, save_cloud,  # noqa: E402
@@ -143,9 +144,7 @@ def costs(records, s, cloud_path, n_repeats=10, n_rounds=7):
 def write(path, obj):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=None, separators=(",", ":")))
-    tmp.replace(path)
+    atomic_write_bytes(path, json.dumps(obj, indent=None, separators=(",", ":")).encode())
 
 
 def report(path):

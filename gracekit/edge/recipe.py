@@ -12,12 +12,12 @@ import numpy as np
 import torch
 
 from gracekit.embedding_losses import influence_term, l2_term
-from gracekit.cache import fingerprint
+from gracekit.cache import fingerprint, save_torch
 from gracekit.datasets import shipped
 from gracekit.models import FaceEmbedder, embed
 from gracekit.embedding_losses import margin_loss
 from gracekit.retrieval import clustered_se, cross_model_matrix
-from gracekit.train import fit_cached
+from gracekit.train import fit_two_stage
 
 __all__ = ["RECIPE", "METHODS", "CLOUD_FILE", "SWEEP_FILE", "load_sweep", "edge_widths", "make_embedder",
            "round_half", "save_cloud", "load_cloud",
@@ -98,9 +98,7 @@ def save_cloud(model, path, **meta):
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     arch = {"widths": list(widths), "n_classes": len(model.weight), "emb_dim": model.emb_dim,
             "in_size": model.in_size, "scale": model.scale}
-    tmp = Path(str(path) + ".tmp")
-    torch.save({"arch": arch, "state": state, "meta": meta}, tmp)
-    tmp.replace(path)
+    save_torch({"arch": arch, "state": state, "meta": meta}, path)
 
 
 def load_cloud(path=None):
@@ -150,8 +148,6 @@ def train_embedder(widths, X, y, *, method="independent", cloud=None, seed=0, re
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method != "independent" and not isinstance(cloud, FaceEmbedder):
         raise ValueError(f"method {method!r} needs the frozen cloud FaceEmbedder as cloud=")
-    if not 0 <= r["decay_epochs"] < r["n_epochs"]:
-        raise ValueError("recipe needs 0 <= decay_epochs < n_epochs")
     n_classes = int(np.max(np.asarray(y))) + 1
     key = {"name": f"edge-cloud-{name}", "widths": list(widths), "n_classes": n_classes, "method": method,
            "emb_dim": r["emb_dim"], "scale": r["scale"], "init": "seeded"}
@@ -173,12 +169,8 @@ def train_embedder(widths, X, y, *, method="independent", cloud=None, seed=0, re
         torch.manual_seed(int(seed))  # the initialisation follows the seed, not whatever ran before
         return make_embedder(widths, n_classes, r)
 
-    model = fit_cached(make, X, y, key=key,
-                       n_epochs=r["n_epochs"] - r["decay_epochs"], lr=r["lr"], **kw)
-    if r["decay_epochs"]:
-        model = fit_cached(lambda: model, X, y, key={**key, "stage": 2}, n_epochs=r["decay_epochs"],
-                           lr=r["lr"] / 10, **kw)
-    return model
+    return fit_two_stage(make, X, y, key=key, n_epochs=r["n_epochs"], decay_epochs=r["decay_epochs"], lr=r["lr"],
+                         **kw)
 
 
 def score_pair(edge, cloud, X_test, y_test, n_draws=5, seed=0, cloud_emb=None):
