@@ -13,7 +13,7 @@ TORCH ?= torch==2.13.0
 # the tests run two workers; torch threads must not spin-wait against each other
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: lab test notebooks bench doctor clean install-lab install-test
+.PHONY: lab test notebooks bench doctor clean install-lab install-test browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,16 @@ lab: $(VENV)/.lab
 	$(PY) -m gracekit doctor || true
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
-test: $(VENV)/.test
+# the real-browser test drives a system Chromium (Playwright's own browser download is not used):
+# installed with apt when run as root on Debian/Ubuntu, otherwise a note says how
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "$$GRACEKIT_CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser test"; \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: the browser test needs Chromium: 'sudo apt-get install chromium' (Debian/Ubuntu) or set GRACEKIT_CHROMIUM=/path/to/chromium; without it that test is skipped (and fails under CI=true)"; fi
+
+test: $(VENV)/.test browser
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 notebooks: $(VENV)/.test

@@ -48,7 +48,13 @@ def _write(path, text):
 
 @pytest.fixture()
 def lab(tmp_path):
-    """A JupyterLab server on loopback over a scratch copy of notebook 01 (outputs never land in git)."""
+    """A JupyterLab server on loopback over a scratch copy of notebook 01 (outputs never land in git).
+
+    Yields (url, chromium path): the browser is looked for first, so a missing one fails (in CI) or
+    skips before a server starts.
+    """
+    pytest.importorskip("playwright.sync_api")
+    chromium = _chromium()
     work = tmp_path / "notebooks"
     work.mkdir()
     shutil.copy(ROOT / "notebooks" / NOTEBOOK, work / NOTEBOOK)
@@ -88,7 +94,7 @@ def lab(tmp_path):
         pytest.fail("JupyterLab did not start: " + (tmp_path / "lab.log").read_text()[-2000:])
     if proc.poll() is not None:
         pytest.fail("JupyterLab exited: " + (tmp_path / "lab.log").read_text()[-2000:])
-    yield url
+    yield url, chromium
     proc.terminate()
     try:
         proc.wait(timeout=20)
@@ -99,7 +105,7 @@ def lab(tmp_path):
 
 def test_notebook_runs_and_slider_moves_the_plot(lab):
     playwright = pytest.importorskip("playwright.sync_api")
-    chromium = _chromium()
+    lab, chromium = lab
     ARTIFACTS.mkdir(exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
