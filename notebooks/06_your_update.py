@@ -103,7 +103,7 @@ print(f"\none test digit is {100 / len(idx_test):.2f} points of any rate here")
 # their images.
 
 # %%
-figs = report.figures()
+figs = report_plots.report_figures(report)
 plt.show()
 print("figures:", ", ".join(figs))
 worst = report.top_negative_flips(1)

@@ -165,21 +165,6 @@ class UpdateReport:
                 for i in flat if self.confusion.flat[i] > 0]
 
     # ------------------------------------------------------------------------------------ html
-    def figures(self):
-        """The report's figures as a dict name -> matplotlib Figure."""
-        from gracekit.report import plots as rp
-
-        figs = {"overlap": rp.plot_error_overlap(self.flips.counts, self.n),
-                "classes": rp.plot_class_flips(self.flips.per_class, self.class_names),
-                "confusion": rp.plot_flip_confusion(self.confusion, self.class_names)}
-        if self.images is not None and self.masks["negative"].any():
-            idx = self.instances("negative", limit=self.top)
-            figs["examples"] = rp.plot_flip_examples(
-                self.images[idx], [self.class_names[i] for i in self.y_true[idx]],
-                [self.class_names[i] for i in self.y_old[idx]], [self.class_names[i] for i in self.y_new[idx]],
-                self.confidence()[idx])
-        return figs
-
     def to_html(self, path=None):
         """One self-contained HTML page (figures as base64 PNG, all text escaped by jinja2).
 

@@ -31,6 +31,8 @@ def render_html(report, path=None):
     """
     import jinja2
 
+    from gracekit.report.plots import report_figures
+
     env = jinja2.Environment(loader=jinja2.PackageLoader("gracekit.report", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     r, c = report.flips.rates, report.flips.counts
@@ -52,7 +54,7 @@ def render_html(report, path=None):
         title=report.title, n=report.n, n_classes=len(report.class_names), verdict=report.verdict,
         bad=report.verdict.startswith(("WORSE", "NO CLEAR")), metric_rows=metric_rows,
         nfr_minus_pfr=f"{100 * (r['nfr'] - r['pfr']):+.2f}",
-        figures=[(name, _png(fig)) for name, fig in report.figures().items()],
+        figures=[(name, _png(fig)) for name, fig in report_figures(report).items()],
         class_rows=class_rows, flips=flips, id_header="index" if report.ids is None else "id")
     if path is not None:
         from gracekit.cache import atomic_write_bytes

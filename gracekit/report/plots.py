@@ -9,7 +9,7 @@ from matplotlib.patches import Circle
 
 from gracekit.flips.plots import FLIP_COLORS
 
-__all__ = ["plot_error_overlap", "plot_class_flips", "plot_flip_confusion", "plot_flip_examples",
+__all__ = ["report_figures", "plot_error_overlap", "plot_class_flips", "plot_flip_confusion", "plot_flip_examples",
            "circle_overlap_distance"]
 
 OLD_COLOR, NEW_COLOR = "#1f77b4", "#ff7f0e"
@@ -204,3 +204,17 @@ def plot_flip_examples(images, y_true, y_old, y_new, confidence=None, n_cols=5):
     fig.suptitle("Most confident negative flips", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def report_figures(report):
+    """The figures of an ``UpdateReport`` as a dict name -> matplotlib Figure (the HTML page shows them)."""
+    figs = {"overlap": plot_error_overlap(report.flips.counts, report.n),
+            "classes": plot_class_flips(report.flips.per_class, report.class_names),
+            "confusion": plot_flip_confusion(report.confusion, report.class_names)}
+    if report.images is not None and report.masks["negative"].any():
+        idx = report.instances("negative", limit=report.top)
+        figs["examples"] = plot_flip_examples(
+            report.images[idx], [report.class_names[i] for i in report.y_true[idx]],
+            [report.class_names[i] for i in report.y_old[idx]], [report.class_names[i] for i in report.y_new[idx]],
+            report.confidence()[idx])
+    return figs
