@@ -35,8 +35,12 @@ def _check_package(name, fix):
 
 def _check_ipywidgets():
     v = _version("ipywidgets")
-    major_minor = tuple(int(x) for x in v.split(".")[:2])
-    ok = major_minor >= (7, 7)
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        ok = Version(v) >= Version("7.7")
+    except InvalidVersion:
+        ok = False
     return ok, f"ipywidgets {v}", "pip install 'ipywidgets>=7.7'"
 
 

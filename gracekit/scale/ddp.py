@@ -13,7 +13,6 @@ ranks (all_reduce), so NFR, PFR and the error rates are those of the full test s
 The CIFAR experiment and its command line built on these are in ``gracekit.scale.cli``.
 """
 import json
-import math
 import os
 import warnings
 from pathlib import Path
@@ -148,6 +147,8 @@ def fit_ddp(model, X, y, *, n_epochs=30, lr=0.1, batch_size=256, weight_decay=5e
            else torch.optim.Adam(params, lr=lr, weight_decay=weight_decay))
     settings = {"key": key or {}, "n": len(X), "n_epochs": n_epochs, "lr": lr, "batch_size": batch_size,
                 "weight_decay": weight_decay, "seed": seed, "optimizer": optimizer, "schedule": schedule}
+    # cosine annealing to 0 over n_epochs, stepped once per epoch (its state is checkpointed)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_epochs) if schedule else None
     start = 0
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
@@ -155,6 +156,8 @@ def fit_ddp(model, X, y, *, n_epochs=30, lr=0.1, batch_size=256, weight_decay=5e
         if state is not None:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
+            if sched is not None and state.get("scheduler"):
+                sched.load_state_dict(state["scheduler"])
             start = int(state["epoch"])
     net = model if world == 1 else DistributedDataParallel(
         model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -163,8 +166,6 @@ def fit_ddp(model, X, y, *, n_epochs=30, lr=0.1, batch_size=256, weight_decay=5e
     end = n_epochs if stop_after is None else min(n_epochs, int(stop_after))
     bar = tqdm(range(start, end), desc=desc, disable=not progress or rank != 0, leave=False)
     for epoch in bar:
-        for group in opt.param_groups:
-            group["lr"] = lr * (0.5 * (1 + math.cos(math.pi * epoch / n_epochs)) if schedule else 1.0)
         sampler.set_epoch(epoch)
         order = torch.tensor(list(sampler), dtype=torch.long, device=device)
         net.train()
@@ -178,10 +179,12 @@ def fit_ddp(model, X, y, *, n_epochs=30, lr=0.1, batch_size=256, weight_decay=5e
         if world > 1:
             dist.all_reduce(total)
         bar.set_postfix(loss=f"{float(total) / (len(order) * world):.4f}")
+        if sched is not None:
+            sched.step()
         if checkpoint is not None and rank == 0:
             save_torch({"key": settings_key(settings), "settings": json.dumps(settings, default=str),
-                        "epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict()},
-                       checkpoint)
+                        "epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": None if sched is None else sched.state_dict()}, checkpoint)
     if world > 1:
         dist.barrier()
     return model.cpu().eval()
