@@ -34,9 +34,12 @@ $(VENV)/.test: pyproject.toml $(VENV)/.torch
 install-lab: $(VENV)/.lab
 install-test: $(VENV)/.test
 
+# JupyterLab opens a working copy (workspace/, ignored by git): a learner's saves never touch the
+# tracked notebooks; files already there are kept (delete one to get a fresh copy)
 lab: $(VENV)/.lab
 	$(PY) -m gracekit doctor || true
-	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
+	$(PY) tools/workspace.py
+	$(VENV)/bin/jupyter lab workspace/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # the real-browser test drives a system Chromium (Playwright's own browser download is not used):
 # installed with apt when run as root on Debian/Ubuntu, otherwise a note says how
