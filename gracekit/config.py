@@ -5,12 +5,27 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["is_fast", "setup", "get_device", "cache_dir", "real_data_dir", "seed_everything"]
+__all__ = ["is_fast", "progress", "setup", "get_device", "cache_dir", "real_data_dir", "seed_everything"]
 
 
 def is_fast():
     """Return True when GRACEKIT_FAST is set to 1/true/yes (small sizes for tests)."""
     return os.environ.get("GRACEKIT_FAST", "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def progress(iterable, *, desc=None, disable=False, leave=False, total=None):
+    """The kit's progress bar: plain text on stdout, so a saved notebook shows its final state.
+
+    tqdm's widget bars (``tqdm.auto`` in Jupyter) are saved as references to widget models that no
+    longer exist ("Error displaying widget: model not found" when the notebook is reopened); text
+    bars are ordinary output. ``leave=False`` clears the bar when it finishes.
+    """
+    import sys
+
+    from tqdm.std import tqdm
+
+    return tqdm(iterable, desc=desc, disable=disable, leave=leave, total=total, file=sys.stdout,
+                mininterval=0.5, dynamic_ncols=False, ncols=90)
 
 
 def seed_everything(seed=0):

@@ -43,10 +43,10 @@ def run_sweep(fn, configs, seeds=(0,), progress=False):
     configs, seeds = list(configs), list(seeds)
     if not configs or not seeds:
         raise ValueError("configs and seeds must both be non-empty")
-    from tqdm.auto import tqdm
+    from gracekit.config import progress as progress_bar
 
     runs = [(c, s) for c in configs for s in seeds]
-    return [{**c, "seed": s, **fn(**c, seed=s)} for c, s in tqdm(runs, disable=not progress, desc="sweep")]
+    return [{**c, "seed": s, **fn(**c, seed=s)} for c, s in progress_bar(runs, disable=not progress, desc="sweep")]
 
 
 def select(records, **where):

@@ -4,9 +4,9 @@ import copy
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from gracekit.config import get_device, seed_everything
+from gracekit.config import progress as progress_bar
 from gracekit.cache import cached, fingerprint
 
 __all__ = ["fit", "fit_cached", "fit_two_stage", "train_step", "predict", "as_tensor"]
@@ -98,7 +98,7 @@ def fit(model, X, y, *, n_epochs=20, lr=1e-3, batch_size=128, weight_decay=0.0, 
         opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(int(seed))
     n = len(X)
-    bar = tqdm(range(n_epochs), desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(range(n_epochs), desc=desc, disable=not progress)
     for _ in bar:
         model.train()
         order = torch.randperm(n, generator=gen)

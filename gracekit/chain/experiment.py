@@ -237,14 +237,14 @@ def run_chains(setup=ChainSetup(), seeds=(0, 1, 2), methods=METHODS, progress=Tr
 
     Used in: notebooks/06_your_update.py, tools/make_chain.py
     """
-    from tqdm.auto import tqdm
+    from gracekit.config import progress as progress_bar
 
     data = _data(setup)
     X, y, X_test, y_test = data
     recs = []
     runs = [(s, m) for s in seeds for m in methods]
     firsts = {}
-    for seed, method in tqdm(runs, desc="chains", disable=not progress):
+    for seed, method in progress_bar(runs, desc="chains", disable=not progress, leave=True):
         if seed not in firsts:
             firsts[seed] = _train(setup, X[:setup.sizes[0]], y[:setup.sizes[0]], seed, {"step": 1})
         models = train_chain(method, setup, seed, first=firsts[seed], data=data)

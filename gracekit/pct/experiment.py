@@ -144,11 +144,11 @@ def run_pct_sweep(configs, seeds=(0, 1, 2), setup=PCTSetup(), ensemble_sizes=(1,
         list of dicts: method, lam, alpha, beta, tau, size, seed, metrics, per-class flips.
     Used in: notebooks/02_pc_training.py, tools/make_pct_sweep.py
     """
-    from tqdm.auto import tqdm
+    from gracekit.config import progress as progress_bar
 
     X, y, X_test, y_test = make_pct_data(setup)
     records = []
-    for seed in tqdm(list(seeds), desc="seeds", disable=not progress):
+    for seed in progress_bar(list(seeds), desc="seeds", disable=not progress, leave=True):
         old = train_old(setup, X, y, seed=seed)
         z_old = predict(old, X_test)
         for cfg in configs:

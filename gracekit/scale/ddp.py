@@ -23,9 +23,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
-from tqdm.auto import tqdm
 
 from gracekit.config import get_device, seed_everything
+from gracekit.config import progress as progress_bar
 from gracekit.cache import load_torch, save_torch, settings_key
 from gracekit.metrics import FlipReport
 from gracekit.train import train_step
@@ -164,7 +164,7 @@ def fit_ddp(model, X, y, *, n_epochs=30, lr=0.1, batch_size=256, weight_decay=5e
     sampler = DistributedSampler(range(len(X)), num_replicas=world, rank=rank, shuffle=True, seed=seed)
     local_batch = batch_size // world
     end = n_epochs if stop_after is None else min(n_epochs, int(stop_after))
-    bar = tqdm(range(start, end), desc=desc, disable=not progress or rank != 0, leave=False)
+    bar = progress_bar(range(start, end), desc=desc, disable=not progress or rank != 0)
     for epoch in bar:
         sampler.set_epoch(epoch)
         order = torch.tensor(list(sampler), dtype=torch.long, device=device)
