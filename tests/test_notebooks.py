@@ -56,12 +56,36 @@ def test_notebook_structure(py):
 @pytest.mark.notebook
 @pytest.mark.parametrize("py", SOURCES, ids=lambda p: p.stem)
 def test_notebook_runs_in_fast_mode(py, monkeypatch):
+    """FAST mode: every cell runs and every claim not marked full-size-only holds."""
     monkeypatch.setenv("GRACEKIT_FAST", "1")
+    monkeypatch.setenv("GRACEKIT_STRICT_CLAIMS", "1")
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     start = time.perf_counter()
     nb, _ = execute_notebook(py, timeout=300, wall_timeout=300)
     assert not notebook_errors(nb)
     print(f"{py.name}: {time.perf_counter() - start:.1f} s")
+
+
+def _claims(nb):
+    """(held, not held) claim lines printed by gracekit.claims.claim in an executed notebook."""
+    lines = [line for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
+             for line in str(out.get("text", "")).splitlines()]
+    return [x for x in lines if x.startswith("✓ ")], [x for x in lines if x.startswith("✗ ")]
+
+
+@pytest.mark.notebook
+@pytest.mark.full
+@pytest.mark.parametrize("py", SOURCES, ids=lambda p: p.stem)
+def test_notebook_claims_hold_at_full_size(py, monkeypatch):
+    """The learner's run: full size, and every claim the text makes is checked (a false one raises)."""
+    monkeypatch.setenv("GRACEKIT_FAST", "0")
+    monkeypatch.setenv("GRACEKIT_STRICT_CLAIMS", "1")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    nb, seconds = execute_notebook(py, timeout=900, wall_timeout=1500)
+    assert not notebook_errors(nb)
+    held, failed = _claims(nb)
+    assert not failed
+    print(f"{py.name}: full size in {seconds:.0f} s, {len(held)} claims checked")
 
 
 @pytest.mark.notebook
