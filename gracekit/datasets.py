@@ -13,7 +13,7 @@ def _check_sizes(**sizes):
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def make_moons_data(n_train=200, n_test=10_000, noise=0.3, seed=0):
+def make_moons_data(n_train=200, n_test=10_000, *, noise=0.3, seed=0):
     """Two interleaved half-moons: a small training set and a large test set.
 
     Args:
@@ -33,7 +33,7 @@ def make_moons_data(n_train=200, n_test=10_000, noise=0.3, seed=0):
             X_test.astype(np.float32), y_test.astype(np.int64))
 
 
-def make_multiclass(n_train=12_000, n_test=10_000, n_classes=10, n_features=20, n_informative=10,
+def make_multiclass(n_train=12_000, n_test=10_000, *, n_classes=10, n_features=20, n_informative=10,
                     class_sep=1.0, seed=0):
     """A K-class synthetic problem (scikit-learn's make_classification) split into train and test.
 

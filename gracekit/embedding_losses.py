@@ -32,7 +32,7 @@ def cosface_cross_entropy(logits, y, *, scale=16.0, margin=0.2):
     return F.cross_entropy(logits - scale * margin * F.one_hot(y, logits.shape[1]), y)
 
 
-def match_dim(emb, dim, normalize=True):
+def match_dim(emb, dim, *, normalize=True):
     """Make embeddings ``dim``-dimensional: keep the first ``dim`` coordinates, or zero-pad.
 
     Args:
@@ -51,7 +51,7 @@ def match_dim(emb, dim, normalize=True):
     return F.normalize(out, dim=1) if normalize else out
 
 
-def synthesize_weights(old_emb, y, n_classes=None, old_weight=None):
+def synthesize_weights(old_emb, y, *, n_classes=None, old_weight=None):
     """Classifier rows for the influence loss: old rows where they exist, class means elsewhere.
 
     The synthesized row of class c is the (unit-length) mean of the old model's embeddings of the
@@ -91,7 +91,7 @@ def synthesize_weights(old_emb, y, n_classes=None, old_weight=None):
     return W.detach()
 
 
-def influence_loss(emb_new, y, weight_old, scale=16.0, margin=0.0):
+def influence_loss(emb_new, y, weight_old, *, scale=16.0, margin=0.0):
     """BCT influence loss: cross-entropy of new embeddings through the frozen old cosine classifier.
 
     Samples whose label has no row in ``weight_old`` are left out (openBCT's new-to-old label map).
@@ -140,7 +140,7 @@ def _check_lam(lam):
     return float(lam)
 
 
-def influence_term(weight_old, lam=1.0, scale=16.0, margin=0.0):
+def influence_term(weight_old, *, lam=1.0, scale=16.0, margin=0.0):
     """``extra_loss`` for ``fit``: lam * influence_loss on the model's ``last_embedding``.
 
     Args:
@@ -155,7 +155,7 @@ def influence_term(weight_old, lam=1.0, scale=16.0, margin=0.0):
     weight_old = _tensor(weight_old, "weight_old").detach()
 
     def extra_loss(out_new, out_old, xb, yb, model):
-        return lam * influence_loss(model.last_embedding, yb, weight_old, scale, margin)
+        return lam * influence_loss(model.last_embedding, yb, weight_old, scale=scale, margin=margin)
 
     return extra_loss
 
@@ -177,18 +177,18 @@ def _old_term(old, lam, loss):
     return extra_loss
 
 
-def l2_term(old, lam=1.0):
+def l2_term(old, *, lam=1.0):
     """``extra_loss`` for ``fit``: lam * l2_compat_loss against a frozen ``old`` model's embedding of
     the same (augmented) batch. Works with any gallery model that has ``.embed``."""
     return _old_term(old, lam, l2_compat_loss)
 
 
-def cosine_term(old, lam=1.0):
+def cosine_term(old, *, lam=1.0):
     """``extra_loss`` for ``fit``: lam * cosine_distill_loss against a frozen ``old`` model."""
     return _old_term(old, lam, cosine_distill_loss)
 
 
-def margin_loss(margin=0.2, scale=16.0):
+def margin_loss(*, margin=0.2, scale=16.0):
     """CosFace loss for cosine logits: cross-entropy after subtracting s*m from the true-class logit.
 
     Args:

@@ -81,7 +81,7 @@ def old_correct(logits_old, y):
     return (logits_old.argmax(dim=1) == y).to(logits_old.dtype)
 
 
-def logit_distance(logits_new, logits_old, distance="lm", tau=100.0):
+def logit_distance(logits_new, logits_old, *, distance="lm", tau=100.0):
     """Per-sample distance D between new and old logits; the old side gets no gradient.
 
     Args:
@@ -126,7 +126,7 @@ def focal_distillation(logits_new, logits_old, y, *, alpha=1.0, beta=5.0, distan
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     weights = alpha + beta * old_correct(logits_old.detach(), y)
-    return _reduce(weights * logit_distance(logits_new, logits_old, distance, tau), reduction)
+    return _reduce(weights * logit_distance(logits_new, logits_old, distance=distance, tau=tau), reduction)
 
 
 def kd(logits_new, logits_old, *, distance="kl", tau=100.0, reduction="mean"):
@@ -139,7 +139,7 @@ def kd(logits_new, logits_old, *, distance="kl", tau=100.0, reduction="mean"):
         scalar tensor (or (n,) for reduction="none").
     Used in: notebooks/02_pc_training.py
     """
-    return _reduce(logit_distance(logits_new, logits_old, distance, tau), reduction)
+    return _reduce(logit_distance(logits_new, logits_old, distance=distance, tau=tau), reduction)
 
 
 def naive_pc(logits_new, logits_old, y, *, reduction="mean"):

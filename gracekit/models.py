@@ -11,7 +11,7 @@ __all__ = ["make_mlp", "LogitEnsemble", "FaceEmbedder", "embed", "count_params"]
 _ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU}
 
 
-def make_mlp(n_in, hidden=(64,), n_out=2, activation="relu", seed=0):
+def make_mlp(n_in, hidden=(64,), n_out=2, *, activation="relu", seed=0):
     """A multilayer perceptron n_in -> hidden... -> n_out logits, initialized from ``seed``.
 
     Args:
@@ -161,7 +161,7 @@ class FaceEmbedder(nn.Module):
 
 
 @torch.no_grad()
-def embed(model, X, batch_size=1024):
+def embed(model, X, *, batch_size=1024):
     """Embed images with ``model.embed`` in eval mode and return a float32 NumPy array (n, d).
 
     Args:

@@ -31,7 +31,7 @@ def _labels(y, n, name):
     return y
 
 
-def similarity(queries, gallery, metric="cosine"):
+def similarity(queries, gallery, *, metric="cosine"):
     """Similarity matrix (n_queries, n_gallery): cosine, or minus the squared Euclidean distance.
 
     Queries are truncated or zero-padded to the gallery's width when the two differ.
@@ -61,7 +61,7 @@ def _first_hit_rank(S, yq, yg, exclude_self=False):
     return np.where(has, match.argmax(1), -1)
 
 
-def cmc(queries, gallery, y_query, y_gallery, topk=(1, 5), metric="cosine", return_hits=False):
+def cmc(queries, gallery, y_query, y_gallery, *, topk=(1, 5), metric="cosine", return_hits=False):
     """CMC: fraction of queries whose first correct gallery match is within the top k.
 
     Args:
@@ -74,7 +74,7 @@ def cmc(queries, gallery, y_query, y_gallery, topk=(1, 5), metric="cosine", retu
         dict {k: accuracy} (and the hits). Queries with no match in the gallery are left out.
     Used in: notebooks/03_bct_faces.py
     """
-    S = similarity(queries, gallery, metric)
+    S = similarity(queries, gallery, metric=metric)
     yq, yg = _labels(y_query, S.shape[0], "y_query"), _labels(y_gallery, S.shape[1], "y_gallery")
     return _cmc_from(S, yq, yg, topk, return_hits)
 
@@ -92,7 +92,7 @@ def _cmc_from(S, yq, yg, topk, return_hits, exclude_self=False):
     return (out, hits) if return_hits else out
 
 
-def leave_one_out_cmc(queries, gallery, y, topk=(1, 5), metric="cosine"):
+def leave_one_out_cmc(queries, gallery, y, *, topk=(1, 5), metric="cosine"):
     """openBCT's test: every image queries all *other* images (queries and gallery embed the same set).
 
     Args:
@@ -103,7 +103,7 @@ def leave_one_out_cmc(queries, gallery, y, topk=(1, 5), metric="cosine"):
         dict {k: accuracy}.
     Used in: notebooks/03_bct_faces.py
     """
-    S = similarity(queries, gallery, metric)
+    S = similarity(queries, gallery, metric=metric)
     if S.shape[0] != S.shape[1]:
         raise ValueError(f"queries and gallery must embed the same images, got {S.shape[0]} and {S.shape[1]}")
     y = _labels(y, len(S), "y")
@@ -113,9 +113,9 @@ def leave_one_out_cmc(queries, gallery, y, topk=(1, 5), metric="cosine"):
     return _cmc_from(S, y, y, topk, False, exclude_self=True)
 
 
-def mean_average_precision(queries, gallery, y_query, y_gallery, metric="cosine"):
+def mean_average_precision(queries, gallery, y_query, y_gallery, *, metric="cosine"):
     """Mean over queries of the average precision of the ranked gallery (queries with no match left out)."""
-    S = similarity(queries, gallery, metric)
+    S = similarity(queries, gallery, metric=metric)
     yq, yg = _labels(y_query, S.shape[0], "y_query"), _labels(y_gallery, S.shape[1], "y_gallery")
     match = yg[np.argsort(-S, axis=1, kind="stable")] == yq[:, None]
     n_rel = match.sum(1)
@@ -127,7 +127,7 @@ def mean_average_precision(queries, gallery, y_query, y_gallery, metric="cosine"
     return float(ap.mean())
 
 
-def tar_at_far(queries, gallery, y_query, y_gallery, far=1e-3, metric="cosine"):
+def tar_at_far(queries, gallery, y_query, y_gallery, *, far=1e-3, metric="cosine"):
     """True-accept rate at the threshold where the false-accept rate on impostor pairs is ``far``.
 
     Args:
@@ -139,7 +139,7 @@ def tar_at_far(queries, gallery, y_query, y_gallery, far=1e-3, metric="cosine"):
     """
     if not 0 < far < 1:
         raise ValueError(f"far must be in (0, 1), got {far!r}")
-    S = similarity(queries, gallery, metric)
+    S = similarity(queries, gallery, metric=metric)
     yq, yg = _labels(y_query, S.shape[0], "y_query"), _labels(y_gallery, S.shape[1], "y_gallery")
     same = yq[:, None] == yg[None, :]
     genuine, impostor = S[same], S[~same]
@@ -151,7 +151,7 @@ def tar_at_far(queries, gallery, y_query, y_gallery, far=1e-3, metric="cosine"):
     return float(np.mean(genuine > thr)), float(thr)
 
 
-def gallery_split(y, n_shot=1, seed=0):
+def gallery_split(y, *, n_shot=1, seed=0):
     """Pick ``n_shot`` gallery images per identity at random; the rest are queries.
 
     Returns:
@@ -173,7 +173,7 @@ def _per_identity(hits, yq, ids):
     return np.array([hits[yq == c].mean() if (yq == c).any() else np.nan for c in ids])
 
 
-def topk_by_identity(query_emb, gallery_emb, y, k=1, n_draws=5, n_shot=1, seed=0, metric="cosine"):
+def topk_by_identity(query_emb, gallery_emb, y, *, k=1, n_draws=5, n_shot=1, seed=0, metric="cosine"):
     """Open-set top-k per test identity, averaged over random n-shot gallery draws.
 
     Both embeddings are of the same test images; draw d puts ``n_shot`` images per identity in the
@@ -191,13 +191,13 @@ def topk_by_identity(query_emb, gallery_emb, y, k=1, n_draws=5, n_shot=1, seed=0
     ids = np.unique(y)
     total = np.zeros(len(ids))
     for d in range(int(n_draws)):
-        gi, qi = gallery_split(y, n_shot, seed=None if seed is None else seed * 1000 + d)
+        gi, qi = gallery_split(y, n_shot=n_shot, seed=None if seed is None else seed * 1000 + d)
         _, hits = cmc(q[qi], g[gi], y[qi], y[gi], topk=(k,), metric=metric, return_hits=True)
         total += _per_identity(hits[:, 0], y[qi], ids)
     return ids, total / int(n_draws)
 
 
-def cross_model_matrix(embeddings, y, k=1, n_draws=5, n_shot=1, seed=0, metric="cosine"):
+def cross_model_matrix(embeddings, y, *, k=1, n_draws=5, n_shot=1, seed=0, metric="cosine"):
     """M[i, j] = top-k accuracy with model i embedding the queries and model j the gallery.
 
     Args:
@@ -214,7 +214,7 @@ def cross_model_matrix(embeddings, y, k=1, n_draws=5, n_shot=1, seed=0, metric="
     per = {}
     for i, a in enumerate(names):
         for j, b in enumerate(names):
-            _, s = topk_by_identity(embeddings[a], embeddings[b], y, k, n_draws, n_shot, seed, metric)
+            _, s = topk_by_identity(embeddings[a], embeddings[b], y, k=k, n_draws=n_draws, n_shot=n_shot, seed=seed, metric=metric)
             M[i, j], per[(a, b)] = s.mean(), s
     return names, M, per
 
@@ -238,7 +238,7 @@ def update_gain(m_new_old, m_old_old, m_new_new):
     return float((m_new_old - m_old_old) / (m_new_new - m_old_old))
 
 
-def backfill_curve(query_new, gallery_old, gallery_new, y, fractions=None, k=1, n_draws=5, n_shot=1, seed=0,
+def backfill_curve(query_new, gallery_old, gallery_new, y, *, fractions=None, k=1, n_draws=5, n_shot=1, seed=0,
                    metric="cosine"):
     """Top-k as the gallery is re-indexed with the new model, a random fraction at a time.
 
@@ -264,8 +264,8 @@ def backfill_curve(query_new, gallery_old, gallery_new, y, fractions=None, k=1, 
     acc = np.zeros(len(fr))
     for d in range(int(n_draws)):
         s = seed * 1000 + d
-        gi, qi = gallery_split(y, n_shot, seed=s)
-        s_old, s_new = similarity(qn[qi], go[gi], metric), similarity(qn[qi], gn[gi], metric)
+        gi, qi = gallery_split(y, n_shot=n_shot, seed=s)
+        s_old, s_new = similarity(qn[qi], go[gi], metric=metric), similarity(qn[qi], gn[gi], metric=metric)
         order = np.random.default_rng(s + 1).permutation(len(gi))
         for f, frac in enumerate(fr):
             done = np.zeros(len(gi), bool)

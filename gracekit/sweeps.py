@@ -29,7 +29,7 @@ def grid(**axes):
     return [dict(zip(names, combo)) for combo in itertools.product(*(lists[n] for n in names))]
 
 
-def run_sweep(fn, configs, seeds=(0,), progress=False):
+def run_sweep(fn, configs, *, seeds=(0,), progress=False):
     """Call ``fn(**config, seed=seed)`` for every config and seed; return tidy records.
 
     Args:
@@ -63,7 +63,7 @@ def select(records, **where):
     return [r for r in records if match(r)]
 
 
-def summarize(records, by, metrics=METRICS):
+def summarize(records, by, *, metrics=METRICS):
     """Mean, sample standard deviation and count of ``metrics`` per group of the ``by`` fields.
 
     Args:
@@ -92,7 +92,7 @@ def summarize(records, by, metrics=METRICS):
     return out
 
 
-def save_records(records, path, meta=None):
+def save_records(records, path, *, meta=None):
     """Write records (and a ``meta`` dict saying how they were made) to a JSON file, atomically."""
     text = json.dumps({"meta": meta or {}, "records": list(records)}, separators=(",", ":"))
     atomic_write_bytes(path, text.encode())

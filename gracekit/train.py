@@ -12,7 +12,7 @@ from gracekit.cache import cached, fingerprint
 __all__ = ["fit", "fit_cached", "fit_two_stage", "train_step", "predict", "as_tensor"]
 
 
-def as_tensor(X, dtype=torch.float32):
+def as_tensor(X, *, dtype=torch.float32):
     """Turn a list, NumPy array or tensor into a torch tensor of ``dtype``."""
     if isinstance(X, torch.Tensor):
         return X.to(dtype)
@@ -21,7 +21,7 @@ def as_tensor(X, dtype=torch.float32):
 
 def _check_xy(X, y):
     X = as_tensor(X)
-    y = as_tensor(y, torch.long)
+    y = as_tensor(y, dtype=torch.long)
     if X.ndim < 2 or len(X) == 0:
         raise ValueError(f"X must have shape (n_samples, ...) with n_samples > 0, got {tuple(X.shape)}")
     if y.ndim != 1 or len(y) != len(X):
@@ -183,7 +183,7 @@ def fit_two_stage(make_model, X, y, *, key, n_epochs, decay_epochs, lr, decay_di
 
 
 @torch.no_grad()
-def predict(model, X, batch_size=4096):
+def predict(model, X, *, batch_size=4096):
     """Run ``model`` on X in eval mode, in batches; return the concatenated outputs as a tensor."""
     X = as_tensor(X)
     model.eval()

@@ -66,8 +66,8 @@ GRID = 120 if FAST else 200
 # %%
 def make_models(seed):
     """Data and both models for one seed: the recipe every section below reuses."""
-    X_old, y_old_train, X_test, y_test = make_moons_data(N_OLD, N_TEST, NOISE, seed=seed)
-    X_new, y_new_train, _, _ = make_moons_data(N_NEW, 1, NOISE, seed=seed + 100)
+    X_old, y_old_train, X_test, y_test = make_moons_data(N_OLD, N_TEST, noise=NOISE, seed=seed)
+    X_new, y_new_train, _, _ = make_moons_data(N_NEW, 1, noise=NOISE, seed=seed + 100)
     old = LogisticRegression().fit(X_old, y_old_train)
     new = MLPClassifier((32, 32), max_iter=2000, random_state=seed).fit(X_new, y_new_train)
     return old, new, (X_new, y_new_train), (X_test, y_test)
@@ -276,7 +276,7 @@ print(f"lowest error on the curve: a = {model.alphas[best]:.2f}, error {err_c[be
 # both for the new model from section 1.
 
 # %% tags=["solution"]
-X_big, y_big, _, _ = make_moons_data(N_NEW, 1, NOISE, seed=7)
+X_big, y_big, _, _ = make_moons_data(N_NEW, 1, noise=NOISE, seed=7)
 for name, stronger in [("logistic, 2,000 points", LogisticRegression().fit(X_big, y_big)),
                        ("MLP (8,)", MLPClassifier((8,), max_iter=2000, random_state=0).fit(X_big, y_big))]:
     r = metrics.flip_report(y_test, stronger.predict(X_test), y_new)
@@ -289,8 +289,8 @@ for name, stronger in [("logistic, 2,000 points", LogisticRegression().fit(X_big
 # the NFR?
 
 # %% tags=["solution"]
-X_o, y_o, X_t, y_t = make_moons_data(N_OLD, N_TEST, 0.45, seed=0)
-X_n, y_n, _, _ = make_moons_data(N_NEW, 1, 0.45, seed=100)
+X_o, y_o, X_t, y_t = make_moons_data(N_OLD, N_TEST, noise=0.45, seed=0)
+X_n, y_n, _, _ = make_moons_data(N_NEW, 1, noise=0.45, seed=100)
 hard_old = LogisticRegression().fit(X_o, y_o)
 hard_new = MLPClassifier((32, 32), max_iter=2000, random_state=0).fit(X_n, y_n)
 print(metrics.flip_report(y_t, hard_old.predict(X_t), hard_new.predict(X_t)))

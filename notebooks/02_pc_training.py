@@ -123,9 +123,9 @@ za, zb = 3 * torch.randn(1000, 10, generator=g, dtype=torch.float64), 3 * torch.
 dz = za - zb
 limit = ((dz - dz.mean(1, keepdim=True)) ** 2).sum(1) / (2 * 10)
 for tau in (1, 10, 100):
-    ratio = logit_distance(za, zb, "kl", tau=tau).sum() / limit.sum()
+    ratio = logit_distance(za, zb, distance="kl", tau=tau).sum() / limit.sum()
     print(f"tau = {tau:>3}: tau^2 KL / ((1/2K)||dz - mean dz||^2) = {ratio:.3f}")
-print(f"logit matching / KL limit = {(logit_distance(za, zb, 'lm').sum() / limit.sum()):.1f} "
+print(f"logit matching / KL limit = {(logit_distance(za, zb, distance='lm').sum() / limit.sum()):.1f} "
       "(about K = 10 once the mean shift is removed)")
 
 # %% [markdown]
@@ -138,7 +138,7 @@ print(f"logit matching / KL limit = {(logit_distance(za, zb, 'lm').sum() / limit
 # %%
 y_toy = torch.randint(0, 10, (1000,), generator=g)
 mse_official = F.mse_loss(za, zb, reduction="none").mean(1)  # averaged over classes, as in the official code
-print("official MSE / our 1/2||dz||^2 =", float((mse_official / logit_distance(za, zb, "lm")).mean()),
+print("official MSE / our 1/2||dz||^2 =", float((mse_official / logit_distance(za, zb, distance="lm")).mean()),
       "= 2/K =", 2 / 10)
 lam = 2.0
 weights = 1 + lam * (zb.argmax(1) == y_toy).double()

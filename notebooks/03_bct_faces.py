@@ -136,7 +136,7 @@ def train(n_classes, X, y, name, extra_loss=None, extra_key=None, setup=S, seed=
     """
     init_seed = seed + 1000 if init_seed is None else init_seed
     kw = dict(batch_size=setup["batch_size"], weight_decay=setup["weight_decay"], seed=seed, desc=name,
-              loss_fn=margin_loss(setup["margin"], setup["scale"]), extra_loss=extra_loss)
+              loss_fn=margin_loss(margin=setup["margin"], scale=setup["scale"]), extra_loss=extra_loss)
     key = {"name": f"bct-faces-{name}", "n_classes": n_classes, "arch": "FaceEmbedder-default",
            "init": init_seed, **(extra_key or {})}
     return fit_two_stage(lambda: FaceEmbedder(n_classes, scale=setup["scale"], seed=init_seed), X, y, key=key,
@@ -183,11 +183,11 @@ plt.show()
 # * openBCT adds the term with weight 1. At this scale we use λ = 2 (section 6 sweeps λ).
 
 # %% tags=["report"]
-W_syn = synthesize_weights(embed(old, X), y, S["n_new"], old_weight=old.weight.detach())
+W_syn = synthesize_weights(embed(old, X), y, n_classes=S["n_new"], old_weight=old.weight.detach())
 print(f"old classifier: {tuple(old.weight.shape)} -> with synthesized rows: {tuple(W_syn.shape)}")
 old_key = {"old": f"old-seed{SEED}"}
 start = time.perf_counter()
-bct = train(S["n_new"], X, y, f"bct-{LAM:g}", influence_term(W_syn, LAM, S["scale"], S["margin"]),
+bct = train(S["n_new"], X, y, f"bct-{LAM:g}", influence_term(W_syn, lam=LAM, scale=S["scale"], margin=S["margin"]),
             {**old_key, "lam": LAM})
 timings["BCT"] = time.perf_counter() - start
 Z["BCT"] = embed(bct, X_test)
@@ -226,7 +226,7 @@ plt.show()
 # %%
 W_old = torch.nn.functional.normalize(old.weight.detach(), dim=1)
 start = time.perf_counter()
-ablation = train(S["n_new"], X, y, "bct-oldonly", influence_term(W_old, LAM, S["scale"], S["margin"]),
+ablation = train(S["n_new"], X, y, "bct-oldonly", influence_term(W_old, lam=LAM, scale=S["scale"], margin=S["margin"]),
                  {**old_key, "lam": LAM})
 timings["BCT, old ids only"] = time.perf_counter() - start
 Z["BCT-oldonly"] = embed(ablation, X_test)
@@ -239,7 +239,7 @@ Z["BCT-oldonly"] = embed(ablation, X_test)
 
 # %% tags=["report"]
 start = time.perf_counter()
-l2 = train(S["n_new"], X, y, f"l2-{L2_LAM:g}", l2_term(old, L2_LAM), {**old_key, "lam": L2_LAM})
+l2 = train(S["n_new"], X, y, f"l2-{L2_LAM:g}", l2_term(old, lam=L2_LAM), {**old_key, "lam": L2_LAM})
 timings["L2"] = time.perf_counter() - start
 Z["L2"] = embed(l2, X_test)
 
@@ -283,7 +283,7 @@ else:
     sweep_records = []
     for lam in [0.1, 0.3, 1.0, 2.0, 4.0]:
         model = bct if lam == LAM else train(S["n_new"], X, y, f"bct-{lam:g}",
-                                             influence_term(W_syn, lam, S["scale"], S["margin"]),
+                                             influence_term(W_syn, lam=lam, scale=S["scale"], margin=S["margin"]),
                                              {**old_key, "lam": lam})
         _, M_l, _ = cross_model_matrix({"old": Z["old"], "new*": Z["new*"], "new": embed(model, X_test)}, y_test,
                                        n_draws=S["n_draws"], seed=SEED)
@@ -414,8 +414,8 @@ if real.source == "olivetti":
     o_old = yo < 12
     o_models = {"old": train(12, Xo[o_old], yo[o_old], "olivetti-old", setup=R, init_seed=SEED)}
     o_models["new*"] = train(25, Xo, yo, "olivetti-independent", setup=R)
-    W_o = synthesize_weights(embed(o_models["old"], Xo), yo, 25, old_weight=o_models["old"].weight.detach())
-    o_models["BCT"] = train(25, Xo, yo, "olivetti-bct", influence_term(W_o, LAM, S["scale"], S["margin"]),
+    W_o = synthesize_weights(embed(o_models["old"], Xo), yo, n_classes=25, old_weight=o_models["old"].weight.detach())
+    o_models["BCT"] = train(25, Xo, yo, "olivetti-bct", influence_term(W_o, lam=LAM, scale=S["scale"], margin=S["margin"]),
                             {"lam": LAM}, setup=R)
     Zo = {k: embed(m, real.images[te_idx]) for k, m in o_models.items()}
     raw = real.images[te_idx].reshape(len(te_idx), -1)

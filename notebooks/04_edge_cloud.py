@@ -120,13 +120,13 @@ print(f"cloud/cloud top-1 (the paragon) on {N_TEST} unseen people: {paragon_live
 
 # %%
 torch.set_num_threads(1)
-edge_archs = {f"w={w}": edge_widths(w, 4) for w in (4, 8, 16, 24)}
+edge_archs = {f"w={w}": edge_widths(w, depth=4) for w in (4, 8, 16, 24)}
 models = {name: make_embedder(widths, 0) for name, widths in edge_archs.items()}
 models["cloud"] = cloud
 cost = {}
 for name, m in models.items():
     cost[name] = {"flops": count_flops(m, (64, 64)), "params": count_params(m, include=["features", "fc"]),
-                  "ms": {b: measure_latency(m, (64, 64), b, LATENCY_REPEATS if b == 1 else max(3, LATENCY_REPEATS // 4))
+                  "ms": {b: measure_latency(m, (64, 64), batch_size=b, n_repeats=LATENCY_REPEATS if b == 1 else max(3, LATENCY_REPEATS // 4))
                          / b for b in (1, 64)}}
 c = cost["cloud"]
 print(f"{'model':>7s} {'params':>8s} {'MFLOPs':>7s} {'FLOPs ratio':>11s} {'ms/query b=1':>13s} "
@@ -169,7 +169,7 @@ train_set = make_faces(LIVE["n_train"], LIVE["n_per_identity"], seed=0)
 X, y = train_set.images, train_set.identity
 live = {}
 for method in ("independent", "bct"):
-    edge = train_embedder(edge_widths(LIVE_WIDTH, 4), X, y, method=method, cloud=cloud, seed=0,
+    edge = train_embedder(edge_widths(LIVE_WIDTH, depth=4), X, y, method=method, cloud=cloud, seed=0,
                           recipe=LIVE["recipe"], name=f"w{LIVE_WIDTH}-d4", progress=True)
     live[method] = score_pair(edge, z_cloud, X_test, y_test, seed=0, cloud_emb=z_cloud)
     s = live[method]
@@ -196,10 +196,10 @@ if RECOMPUTE_SWEEP:
     for seed in (0, 1, 2):
         for w in (4, 8, 16, 24):
             for method in ("independent", "bct", "l2"):
-                m = train_embedder(edge_widths(w, 4), tr_full.images, tr_full.identity, method=method, cloud=cloud,
+                m = train_embedder(edge_widths(w, depth=4), tr_full.images, tr_full.identity, method=method, cloud=cloud,
                                    seed=seed, name=f"w{w}-d4", progress=True)
                 records.append({"seed": seed, "method": method, "width": w, "depth": 4, "grid": False,
-                                "widths": list(edge_widths(w, 4)),
+                                "widths": list(edge_widths(w, depth=4)),
                                 **score_pair(m, z_cloud, X_test, y_test, seed=seed, cloud_emb=z_cloud)})
     sweep = {"meta": {"seeds": [0, 1, 2]}, "records": records,
              "costs": {("cloud" if k == "cloud" else "x".join(map(str, edge_archs[k]))):
@@ -398,7 +398,7 @@ for gap in (0.05, 0.03):
 # own retrieval? (Full mode: about a minute.)
 
 # %% tags=["solution"]
-edge = train_embedder(edge_widths(LIVE_WIDTH, 4), X, y, method="bct", cloud=cloud, seed=0,
+edge = train_embedder(edge_widths(LIVE_WIDTH, depth=4), X, y, method="bct", cloud=cloud, seed=0,
                       recipe={**LIVE["recipe"], "bct_lam": 0.3}, name=f"w{LIVE_WIDTH}-d4", progress=True)
 s = score_pair(edge, z_cloud, X_test, y_test, seed=0, cloud_emb=z_cloud)
 print(f"BCT, lambda = 0.3: edge/edge {s['edge_edge']:.3f}, edge->cloud {s['edge_cloud']:.3f}")
@@ -412,7 +412,7 @@ print(f"BCT, lambda = 3:   edge/edge {live['bct']['edge_edge']:.3f}, edge->cloud
 
 # %% tags=["solution"]
 sizes = [1, 4, 16, 64]
-ms = {name: [measure_latency(models[name], (64, 64), b, max(3, LATENCY_REPEATS // 4)) / b for b in sizes]
+ms = {name: [measure_latency(models[name], (64, 64), batch_size=b, n_repeats=max(3, LATENCY_REPEATS // 4)) / b for b in sizes]
       for name in ("w=4", "cloud")}
 ratio = np.array(ms["cloud"]) / np.array(ms["w=4"])
 flops_ratio = cost["cloud"]["flops"] / cost["w=4"]["flops"]

@@ -282,12 +282,12 @@ eig = torch.linalg.eigvalsh(m_conv.kernel_)
 lam_max = float(eig[-1]) / len(X_ep) + 1e-3   # the largest curvature of H, exactly
 print(f"tangent kernel: condition number {float(eig[-1] / eig[eig > 1e-9 * eig[-1]][0]):.1e}; "
       f"H: condition number {float((eig[-1] / len(X_ep) + 1e-3) / 1e-3):.1e}")
-gd_steps = {c: kfac.gd_steps_to_gap(m_conv, c / lam_max, 1e-3) for c in (1.0, 1.5, 1.9, 1.99)}
+gd_steps = {c: kfac.gd_steps_to_gap(m_conv, c / lam_max, tol=1e-3) for c in (1.0, 1.5, 1.9, 1.99)}
 c_best = min((c for c in gd_steps if gd_steps[c] is not None), key=lambda c: gd_steps[c])
 t0 = time.perf_counter()
-run_kfac = kfac.descend(m_conv, KFAC_STEPS, method="kfac", damping=0.03, step_scale=1.9, tol=1e-3)
+run_kfac = kfac.descend(m_conv, n_steps=KFAC_STEPS, method="kfac", damping=0.03, step_scale=1.9, tol=1e-3)
 t_kfac = time.perf_counter() - t0
-run_adam = kfac.descend(m_conv, ADAM_STEPS, lr=0.03, method="adam", tol=1e-3)
+run_adam = kfac.descend(m_conv, n_steps=ADAM_STEPS, lr=0.03, method="adam", tol=1e-3)
 steps_axis = np.unique(np.logspace(0, np.log10(max(gd_steps[c_best] or 1, KFAC_STEPS) * 1.2), 200).astype(int))
 curves = {f"gradient descent (c = {c_best})": (steps_axis, kfac.gd_closed_form(m_conv, c_best / lam_max, steps_axis)),
           "Adam (lr 0.03)": (np.arange(len(run_adam["gap"])), run_adam["gap"]),
@@ -303,7 +303,7 @@ def output_distance(delta):
     return float((m_conv.decision_function(X_test, delta) - F_star).norm() / (F_star - F_0).norm())
 
 
-s_kfac, s_adam = kfac.steps_to_gap(run_kfac["gap"], 1e-3), kfac.steps_to_gap(run_adam["gap"], 1e-3)
+s_kfac, s_adam = kfac.steps_to_gap(run_kfac["gap"], tol=1e-3), kfac.steps_to_gap(run_adam["gap"], tol=1e-3)
 print(f"steps to a normalized gap of 1e-3: gradient descent {gd_steps[c_best]:,}, "
       f"Adam {s_adam if s_adam is not None else f'> {ADAM_STEPS:,}'}, "
       f"K-FAC {s_kfac if s_kfac is not None else f'> {KFAC_STEPS:,}'} "
@@ -458,10 +458,10 @@ rows = {}
 for act, net in backbones.items():
     m_abl = LQF(transfer_model(net, 5, head_std=0.1, seed=0), ridge=3e-2).fit(X_ep, y_ep)
     lr = {"gd": 1.9 / (float(torch.linalg.eigvalsh(m_abl.kernel_)[-1]) / len(X_ep) + 3e-2),
-          "kfac": 1.0 / kfac.top_eigenvalue(m_abl, kfac.KFACPreconditioner(m_abl, damping=0.1))}
+          "kfac": 1.0 / kfac.top_eigenvalue(m_abl, precondition=kfac.KFACPreconditioner(m_abl, damping=0.1))}
     for loss in ("ce", "mse"):
         for method in ("gd", "kfac"):
-            run = kfac.descend(m_abl, ABLATION_STEPS, lr=lr[method], method=method, loss=loss, damping=0.1)
+            run = kfac.descend(m_abl, n_steps=ABLATION_STEPS, lr=lr[method], method=method, loss=loss, damping=0.1)
             rows[(act, loss, method)] = accuracy(m_abl.predict(X_test, run["delta"]))
     rows[(act, "mse", "exact")] = accuracy(m_abl.predict(X_test))
 print(f"{'activation':>11} {'loss':>5} {'optimizer':>10} | test accuracy after {ABLATION_STEPS} steps")

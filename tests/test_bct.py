@@ -28,15 +28,15 @@ def test_synthesize_weights_keeps_old_rows_and_means_new_classes():
     old_emb = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 2.0], [1.0, 1.0]])
     y = torch.tensor([0, 0, 1, 1, 2])
     old_w = torch.tensor([[0.0, -3.0]])  # class 0 has an old row
-    W = synthesize_weights(old_emb, y, 3, old_weight=old_w)
+    W = synthesize_weights(old_emb, y, n_classes=3, old_weight=old_w)
     assert torch.allclose(W[0], torch.tensor([0.0, -1.0]))  # the old row, normalized
     assert torch.allclose(W[1], torch.tensor([0.0, 1.0]))  # mean of (0,1) and (0,1)
     assert torch.allclose(W[2], torch.tensor([2 ** -0.5, 2 ** -0.5]))
     assert not W.requires_grad
     with pytest.raises(ValueError, match="no training images for new classes \\[3\\]"):
-        synthesize_weights(old_emb, y, 4)
+        synthesize_weights(old_emb, y, n_classes=4)
     with pytest.raises(ValueError, match="old_weight"):
-        synthesize_weights(old_emb, y, 3, old_weight=torch.zeros(1, 5))
+        synthesize_weights(old_emb, y, n_classes=3, old_weight=torch.zeros(1, 5))
     with pytest.raises(ValueError, match="y must"):
         synthesize_weights(old_emb, y[:2])
 
@@ -78,7 +78,7 @@ def test_terms_validate():
     old = FaceEmbedder(2, emb_dim=8, widths=(4,), in_size=8)
     xb, yb = torch.rand(3, 16, 16), torch.tensor([0, 1, 1])
     m(xb)
-    for term in (l2_term(old, 2.0), cosine_term(old), influence_term(torch.eye(8)[:2], 1.0)):
+    for term in (l2_term(old, lam=2.0), cosine_term(old), influence_term(torch.eye(8)[:2], lam=1.0)):
         val = term(out_new=None, out_old=None, xb=xb, yb=yb, model=m)
         assert val.ndim == 0 and val.requires_grad
 
@@ -89,14 +89,14 @@ def test_bct_makes_new_queries_search_the_old_gallery():
     tr = make_faces(40, 8, **kw)
     te = make_faces(identities=range(200, 230), n_per_identity=5, **kw)
     arch = dict(emb_dim=32, widths=(8, 16, 16), in_size=32)
-    fitkw = dict(n_epochs=12, lr=3e-3, batch_size=32, seed=0, loss_fn=margin_loss(0.2), progress=False)
+    fitkw = dict(n_epochs=12, lr=3e-3, batch_size=32, seed=0, loss_fn=margin_loss(margin=0.2), progress=False)
     o = tr.identity < 20
     old = fit_cached(lambda: FaceEmbedder(20, **arch, seed=0), tr.images[o], tr.identity[o], key={"name": "t-old"},
                      **fitkw)
-    W = synthesize_weights(embed(old, tr.images), tr.identity, 40, old.weight.detach())
+    W = synthesize_weights(embed(old, tr.images), tr.identity, n_classes=40, old_weight=old.weight.detach())
     indep = fit_cached(lambda: FaceEmbedder(40, **arch, seed=1), tr.images, tr.identity, key={"name": "t-new"}, **fitkw)
     bct = fit_cached(lambda: FaceEmbedder(40, **arch, seed=1), tr.images, tr.identity, key={"name": "t-bct"},
-                     extra_loss=influence_term(W, 2.0, margin=0.2), **fitkw)
+                     extra_loss=influence_term(W, lam=2.0, margin=0.2), **fitkw)
     z_old, z_ind, z_bct = (embed(m, te.images) for m in (old, indep, bct))
     _, s_ind = topk_by_identity(z_ind, z_old, te.identity, n_draws=3)
     _, s_bct = topk_by_identity(z_bct, z_old, te.identity, n_draws=3)

@@ -9,11 +9,11 @@ from gracekit.models import embed
 
 def test_edge_widths():
     assert edge_widths(8) == (8, 16, 16, 16)
-    assert edge_widths(4, 2) == (4, 8)
+    assert edge_widths(4, depth=2) == (4, 8)
     with pytest.raises(ValueError, match="width"):
         edge_widths(0)
     with pytest.raises(ValueError, match="depth"):
-        edge_widths(4, 6)
+        edge_widths(4, depth=6)
 
 
 def test_cloud_roundtrip_in_half_precision(tmp_path):

@@ -50,9 +50,9 @@ def test_margin_loss_hand_computed():
     logits = torch.tensor([[8.0, 0.0]])
     y = torch.tensor([0])
     expected = torch.nn.functional.cross_entropy(torch.tensor([[8.0 - 16 * 0.25, 0.0]]), y)
-    assert torch.isclose(margin_loss(0.25, 16.0)(logits, y), expected)
+    assert torch.isclose(margin_loss(margin=0.25, scale=16.0)(logits, y), expected)
     with pytest.raises(ValueError, match="margin"):
-        margin_loss(-1)
+        margin_loss(margin=-1)
 
 
 @pytest.mark.parametrize("kwargs, match", [(dict(n_classes=-1), "n_classes"), (dict(n_classes=3, emb_dim=0), "emb_dim"),
@@ -76,7 +76,7 @@ def test_trained_embedder_retrieves_unseen_identities_far_above_chance():
     model = fit_cached(lambda: FaceEmbedder(30, emb_dim=32, widths=(8, 16, 16), in_size=32, seed=0),
                        tr.images, tr.identity,
                        key={"name": "test-embedder"}, n_epochs=6, lr=3e-3, batch_size=32, seed=0,
-                       loss_fn=margin_loss(0.2), progress=False)
+                       loss_fn=margin_loss(margin=0.2), progress=False)
     z = embed(model, te.images)
     _, s = topk_by_identity(z, z, te.identity, n_draws=3)
     assert s.mean() - 0.05 > 3 * clustered_se(s) and s.mean() > 0.3

@@ -16,7 +16,7 @@ def test_lm_distance_by_hand():
     z_new = torch.tensor([[1.0, 2.0, 3.0]])
     z_old = torch.tensor([[0.0, 2.0, 5.0]])
     # 1/2 * (1 + 0 + 4) = 2.5
-    assert logit_distance(z_new, z_old, "lm").item() == pytest.approx(2.5)
+    assert logit_distance(z_new, z_old, distance="lm").item() == pytest.approx(2.5)
     assert kd(z_new, z_old, distance="lm").item() == pytest.approx(2.5)
 
 
@@ -24,11 +24,11 @@ def test_kl_distance_by_hand_and_order():
     z_new = torch.tensor([[0.0, 0.0]])
     z_old = torch.tensor([[math.log(3.0), 0.0]])  # p_old = (3/4, 1/4), p_new = (1/2, 1/2)
     expected = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)  # KL(p_old || p_new)
-    assert logit_distance(z_new, z_old, "kl", tau=1.0).item() == pytest.approx(expected, rel=1e-6)
+    assert logit_distance(z_new, z_old, distance="kl", tau=1.0).item() == pytest.approx(expected, rel=1e-6)
     # and it matches torch's KLDivLoss(log_softmax(new/T), softmax(old/T)) * T^2 as in the official code
     tau = 4.0
     ref = F.kl_div(F.log_softmax(z_new / tau, 1), F.softmax(z_old / tau, 1), reduction="batchmean") * tau ** 2
-    assert logit_distance(z_new, z_old, "kl", tau=tau).item() == pytest.approx(ref.item(), rel=1e-4)
+    assert logit_distance(z_new, z_old, distance="kl", tau=tau).item() == pytest.approx(ref.item(), rel=1e-4)
 
 
 @pytest.mark.parametrize("tau, tol", [(10.0, 0.1), (100.0, 0.01), (1000.0, 0.001)])
@@ -37,13 +37,13 @@ def test_kl_times_tau2_tends_to_centered_logit_matching(tau, tol):
     k = z_new.shape[1]
     dz = z_new - z_old
     limit = ((dz - dz.mean(1, keepdim=True)) ** 2).sum(1) / (2 * k)
-    kl = logit_distance(z_new, z_old, "kl", tau=tau)
+    kl = logit_distance(z_new, z_old, distance="kl", tau=tau)
     ratio = (kl.sum() / limit.sum()).item()
     assert abs(ratio - 1) < tol
     # a constant shift of the logits changes nothing in the KL variant, but does in logit matching
     shifted = z_new + 7.0
-    assert torch.allclose(logit_distance(shifted, z_old, "kl", tau=tau), kl, rtol=1e-6)
-    assert not torch.allclose(logit_distance(shifted, z_old, "lm"), logit_distance(z_new, z_old, "lm"))
+    assert torch.allclose(logit_distance(shifted, z_old, distance="kl", tau=tau), kl, rtol=1e-6)
+    assert not torch.allclose(logit_distance(shifted, z_old, distance="lm"), logit_distance(z_new, z_old, distance="lm"))
 
 
 def test_focal_filter_weights():
@@ -51,7 +51,7 @@ def test_focal_filter_weights():
     y = torch.tensor([0, 1, 1])  # old correct on rows 0 and 2
     z_new = torch.zeros(3, 2)
     per = focal_distillation(z_new, z_old, y, alpha=1.0, beta=5.0, distance="lm", reduction="none")
-    d = logit_distance(z_new, z_old, "lm")  # 2.0 each
+    d = logit_distance(z_new, z_old, distance="lm")  # 2.0 each
     assert torch.allclose(per, torch.tensor([6.0, 1.0, 6.0]) * d)
     mean = focal_distillation(z_new, z_old, y, alpha=1.0, beta=5.0, distance="lm")
     assert mean.item() == pytest.approx(per.mean().item())

@@ -82,7 +82,7 @@ def test_exact_solution_satisfies_normal_equations():
     X, y = tiny()
     m = LQF(tiny_model(), ridge=0.05, target_scale=15.0).fit(X, y)
     J = m.lin_.jacobian(X)
-    r = (one_hot_targets(y, 3, 15.0) - m.lin_(X)).reshape(-1)
+    r = (one_hot_targets(y, 3, scale=15.0) - m.lin_(X)).reshape(-1)
     lhs = (J.T @ J + len(X) * 0.05 * torch.eye(J.shape[1], dtype=J.dtype)) @ m.delta_
     torch.testing.assert_close(lhs, J.T @ r, rtol=1e-9, atol=1e-9)
     assert float(m.gradient(m.delta_).norm()) < 1e-9
@@ -120,7 +120,7 @@ def test_gd_and_kfac_converge_to_the_optimum():
                                gd["gap"][[0, 10, 100, 400]], rtol=1e-6, atol=1e-12)
     torch.testing.assert_close(kfac.gd_closed_form_delta(m, gd["lr"], 400), gd["delta"], rtol=1e-6, atol=1e-9)
     kf = kfac.descend(m, n_steps=3000, method="kfac", damping=0.1, step_scale=1.0, tol=1e-6)
-    assert kf["gap"][-1] < 1e-6 and kfac.gd_steps_to_gap(m, gd["lr"], 1e-3) is not None
+    assert kf["gap"][-1] < 1e-6 and kfac.gd_steps_to_gap(m, gd["lr"], tol=1e-3) is not None
     torch.testing.assert_close(m.lin_(X, kf["delta"]), m.decision_function(X), rtol=0, atol=1e-2)
     ad = kfac.descend(m, n_steps=200, lr=1e-2, method="adam")
     assert ad["gap"][-1] < 0.5 * ad["gap"][0]

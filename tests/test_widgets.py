@@ -12,8 +12,8 @@ from gracekit.datasets import make_moons_data
 
 @pytest.fixture(scope="module")
 def blend_model():
-    X, y, Xt, yt = make_moons_data(200, 3000, 0.3, seed=0)
-    Xn, yn, _, _ = make_moons_data(1000, 1, 0.3, seed=1)
+    X, y, Xt, yt = make_moons_data(200, 3000, noise=0.3, seed=0)
+    Xn, yn, _, _ = make_moons_data(1000, 1, noise=0.3, seed=1)
     old = LogisticRegression().fit(X, y)
     new = MLPClassifier((16,), max_iter=500, random_state=0).fit(Xn, yn)
     extent, g_old = plots.decision_grid(old.predict_proba, Xt, resolution=40)

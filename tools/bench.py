@@ -59,8 +59,8 @@ def blend_explorer_redraws(n_moves=20):
     from gracekit.flips import explorer as widgets
     from gracekit.datasets import make_moons_data
 
-    X, y, Xt, yt = make_moons_data(200, 20_000, 0.3, seed=0)
-    Xn, yn, _, _ = make_moons_data(2000, 1, 0.3, seed=100)
+    X, y, Xt, yt = make_moons_data(200, 20_000, noise=0.3, seed=0)
+    Xn, yn, _, _ = make_moons_data(2000, 1, noise=0.3, seed=100)
     old = LogisticRegression().fit(X, y)
     new = MLPClassifier((32, 32), max_iter=2000, random_state=0).fit(Xn, yn)
     extent, g_old = plots.decision_grid(old.predict_proba, Xt, resolution=200)

@@ -40,8 +40,8 @@ def run_split(real, split, n_old, lam=2.0):
     tag = f"s{split}-o{n_old}"
     old = train(n_old, Xo[is_old], yo[is_old], f"olivetti-old-{tag}", R, 0, init_seed=0)
     indep = train(25, Xo, yo, f"olivetti-independent-{tag}", R, 0)
-    W = synthesize_weights(embed(old, Xo), yo, 25, old_weight=old.weight.detach())
-    bct = train(25, Xo, yo, f"olivetti-bct-{tag}", R, 0, influence_term(W, lam, R["scale"], R["margin"]),
+    W = synthesize_weights(embed(old, Xo), yo, n_classes=25, old_weight=old.weight.detach())
+    bct = train(25, Xo, yo, f"olivetti-bct-{tag}", R, 0, influence_term(W, lam=lam, scale=R["scale"], margin=R["margin"]),
                 {"lam": lam})
     Z = {k: embed(m, real.images[te_idx]) for k, m in (("old", old), ("new*", indep), ("BCT", bct))}
     _, M, per = cross_model_matrix(Z, real.identity[te_idx], n_draws=5)

@@ -32,8 +32,8 @@ def main(argv=None):
     for regime, max_iter in BUDGETS.items():
         errs, churn = [], []
         for data_seed in (0, 1, 2):
-            X, y, _, _ = make_moons_data(2000, 1, 0.3, seed=data_seed + 100)
-            _, _, X_test, y_test = make_moons_data(200, 20_000, 0.3, seed=data_seed)
+            X, y, _, _ = make_moons_data(2000, 1, noise=0.3, seed=data_seed + 100)
+            _, _, X_test, y_test = make_moons_data(200, 20_000, noise=0.3, seed=data_seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 preds = [MLPClassifier((32, 32), max_iter=max_iter, random_state=s).fit(X, y).predict(X_test)

@@ -131,29 +131,29 @@ def bench_convergence(nets, Xn, yn, Xnt, ynt, episodes, out):
             lmax = float(ev[-1]) / len(X) + m.ridge  # exact top curvature of H
             row = {"episode": ep, "cond_kernel": float(ev[-1] / ev[ev > 1e-9 * ev[-1]][0]),
                    "cond_H": float((ev[-1] / len(X) + m.ridge) / (ev[0].clamp_min(0) / len(X) + m.ridge))}
-            gd = {c: kfac.gd_steps_to_gap(m, c / lmax, 1e-3) for c in (1.0, 1.5, 1.9, 1.99)}
+            gd = {c: kfac.gd_steps_to_gap(m, c / lmax, tol=1e-3) for c in (1.0, 1.5, 1.9, 1.99)}
             c_best = min((c for c in gd if gd[c] is not None), key=lambda c: gd[c])
             row["gd_steps_1e-3"], row["gd_c"] = gd[c_best], c_best
-            row["gd_steps_1e-2"] = kfac.gd_steps_to_gap(m, c_best / lmax, 1e-2)
+            row["gd_steps_1e-2"] = kfac.gd_steps_to_gap(m, c_best / lmax, tol=1e-2)
             row["gd_out_dist"] = out_dist(kfac.gd_closed_form_delta(m, c_best / lmax, gd[c_best]))
             t = time.perf_counter()
             best = None
             for d in grid_damping:
-                r = kfac.descend(m, 4000, method="kfac", damping=d, step_scale=1.9, tol=1e-3)
-                s = kfac.steps_to_gap(r["gap"], 1e-3)
+                r = kfac.descend(m, n_steps=4000, method="kfac", damping=d, step_scale=1.9, tol=1e-3)
+                s = kfac.steps_to_gap(r["gap"], tol=1e-3)
                 if s is not None and (best is None or s < best[0]):
                     best = (s, d, r)
             row["kfac_seconds_grid"] = time.perf_counter() - t
             if best:
                 s, d, r = best
-                row.update({"kfac_steps_1e-3": s, "kfac_damping": d, "kfac_steps_1e-2": kfac.steps_to_gap(r["gap"], 1e-2),
+                row.update({"kfac_steps_1e-3": s, "kfac_damping": d, "kfac_steps_1e-2": kfac.steps_to_gap(r["gap"], tol=1e-2),
                             "kfac_out_dist": out_dist(r["delta"])})
-                r2 = kfac.descend(m, 2000, method="kfac", damping=d, step_scale=1.9)
+                r2 = kfac.descend(m, n_steps=2000, method="kfac", damping=d, step_scale=1.9)
                 row["kfac_gap_2000"], row["kfac_out_dist_2000"] = float(r2["gap"][-1]), out_dist(r2["delta"])
             best = None
             for lr in grid_adam:
-                r = kfac.descend(m, 4000, lr=lr, method="adam", tol=1e-3)
-                s = kfac.steps_to_gap(r["gap"], 1e-3)
+                r = kfac.descend(m, n_steps=4000, lr=lr, method="adam", tol=1e-3)
+                s = kfac.steps_to_gap(r["gap"], tol=1e-3)
                 if s is not None and (best is None or s < best[0]):
                     best = (s, lr, r)
             if best:
@@ -173,7 +173,7 @@ def bench_ablation(nets, Xn, yn, Xnt, ynt, episodes, out, budget=200):
             row[f"{act}_mse_exact"] = acc(m.predict(Xnt), ynt)
             for loss in ("mse", "ce"):
                 for method in ("gd", "kfac"):
-                    r = kfac.descend(m, budget, method=method, loss=loss, damping=0.1, step_scale=1.9 if method == "gd" else 1.0)
+                    r = kfac.descend(m, n_steps=budget, method=method, loss=loss, damping=0.1, step_scale=1.9 if method == "gd" else 1.0)
                     row[f"{act}_{loss}_{method}"] = acc(m.predict(Xnt, r["delta"]), ynt)
             nl_mse = nonlinear(transfer_model(net, 5, head_std=0.1, seed=ep), X, y, 0,
                                loss_fn=lambda out, yb: 0.5 * ((out - 15.0 * torch.nn.functional.one_hot(yb, 5)) ** 2).sum(1).mean())

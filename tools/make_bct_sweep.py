@@ -48,7 +48,7 @@ def train(n_classes, X, y, name, setup, seed, extra_loss=None, extra_key=None, i
     s = setup
     init_seed = seed + 1000 if init_seed is None else init_seed
     kw = dict(batch_size=s["batch_size"], weight_decay=s["weight_decay"], seed=seed, progress=False,
-              loss_fn=margin_loss(s["margin"], s["scale"]), extra_loss=extra_loss)
+              loss_fn=margin_loss(margin=s["margin"], scale=s["scale"]), extra_loss=extra_loss)
     key = {"name": f"bct-faces-{name}", "n_classes": n_classes, "arch": "FaceEmbedder-default",
            "init": init_seed, **(extra_key or {})}
     return fit_two_stage(lambda: FaceEmbedder(n_classes, scale=s["scale"], seed=init_seed), X, y, key=key,
@@ -73,11 +73,11 @@ def run_seed(seed, setup):
     old = timed("old", s["n_old"], tr.images[o], tr.identity[o], "old", s, seed, init_seed=seed)
     indep = timed("independent", s["n_new"], tr.images, tr.identity, "independent", s, seed)
     old_key = {"old": f"old-seed{seed}"}
-    W_syn = synthesize_weights(embed(old, tr.images), tr.identity, s["n_new"], old.weight.detach())
+    W_syn = synthesize_weights(embed(old, tr.images), tr.identity, n_classes=s["n_new"], old_weight=old.weight.detach())
     W_old = torch.nn.functional.normalize(old.weight.detach(), dim=1)
-    variants = {f"bct-{lam:g}": (influence_term(W_syn, lam, s["scale"], s["margin"]), lam) for lam in LAMS}
-    variants["bct-oldonly"] = (influence_term(W_old, MAIN_LAM, s["scale"], s["margin"]), MAIN_LAM)
-    variants.update({f"l2-{lam:g}": (l2_term(old, lam), lam) for lam in L2_LAMS})
+    variants = {f"bct-{lam:g}": (influence_term(W_syn, lam=lam, scale=s["scale"], margin=s["margin"]), lam) for lam in LAMS}
+    variants["bct-oldonly"] = (influence_term(W_old, lam=MAIN_LAM, scale=s["scale"], margin=s["margin"]), MAIN_LAM)
+    variants.update({f"l2-{lam:g}": (l2_term(old, lam=lam), lam) for lam in L2_LAMS})
     z_old, z_ind = embed(old, te.images), embed(indep, te.images)
     records = []
     for name, (term, lam) in variants.items():

@@ -95,7 +95,7 @@ def main(argv=None):
             "timings": timings, "threads": 1, "torch": torch.__version__, "python": platform.python_version(),
             "gracekit": gracekit.__version__,
             "note": "seed s: phi_1 and every model of step t use seed s + 100 t; data make_multiclass(seed=0)"}
-    save_records(records, args.out, meta)
+    save_records(records, args.out, meta=meta)
     print(f"{len(records)} records written to {args.out} in {meta['seconds']:.0f} s")
 
 

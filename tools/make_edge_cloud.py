@@ -88,7 +88,7 @@ def run(s, seeds, grid, main, cloud_path, partial=None):
             jobs += [(seed, "l2", w, 4, False) for w in WIDTHS]
     records, start = [], time.perf_counter()
     for seed, method, w, depth, is_grid in jobs:
-        widths = edge_widths(w, depth)
+        widths = edge_widths(w, depth=depth)
         t0 = time.perf_counter()
         edge = train_embedder(widths, tr.images, tr.identity, method=method, cloud=cloud, seed=seed,
                               recipe=recipe, name=f"w{w}-d{depth}")
@@ -130,7 +130,7 @@ def costs(records, s, cloud_path, n_repeats=10, n_rounds=7):
     for _ in range(n_rounds):
         for name, model in models.items():
             for b in LATENCY_BATCHES:
-                times[name][b].append(measure_latency(model, (64, 64), b, n_repeats, n_warmup=2))
+                times[name][b].append(measure_latency(model, (64, 64), batch_size=b, n_repeats=n_repeats, n_warmup=2))
     out = {}
     for name, widths in archs.items():
         out[name] = {"widths": list(widths), "flops": count_flops(models[name], (64, 64)),

@@ -37,7 +37,7 @@ def main(argv=None):
             "gracekit": gracekit.__version__,
             "note": "seed s: old model seed s, new models seed s; ensembles: old members "
                     "1000+10s+i, new members 2000+10s+i (i < 5)"}
-    save_records(records, args.out, meta)
+    save_records(records, args.out, meta=meta)
     print(f"{len(records)} records written to {args.out} in {seconds:.0f} s")
 
 

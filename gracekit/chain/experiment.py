@@ -152,11 +152,11 @@ def _train(setup, X, y, seed, key, init=None, prev=None, extra=None):
            "scale": setup.scale, "margin": setup.margin}
     if init is not None:
         key["init"] = fingerprint(*init.state_dict().values())
-    return fit_cached(make, X, y, key=key, old=prev, extra_loss=extra, loss_fn=margin_loss(setup.margin, setup.scale),
+    return fit_cached(make, X, y, key=key, old=prev, extra_loss=extra, loss_fn=margin_loss(margin=setup.margin, scale=setup.scale),
                       n_epochs=setup.n_epochs, lr=setup.lr, batch_size=setup.batch_size, seed=seed, progress=False)
 
 
-def train_chain(method, setup=ChainSetup(), seed=0, first=None, data=None):
+def train_chain(method, *, setup=ChainSetup(), seed=0, first=None, data=None):
     """Train phi_1..phi_T with ``method`` (see METHODS); phi_1 is shared by all methods of a seed.
 
     Args:
@@ -182,9 +182,9 @@ def train_chain(method, setup=ChainSetup(), seed=0, first=None, data=None):
         elif method == "bct":
             W = F.normalize(prev.weight.detach(), dim=1)
             m = _train(setup, Xt, yt, seed + 100 * t, {**key, "lam": setup.bct_lam}, prev=prev,
-                       extra=influence_term(W, setup.bct_lam, setup.scale))
+                       extra=influence_term(W, lam=setup.bct_lam, scale=setup.scale))
         elif method == "bct_all":  # one influence term per earlier model: the constraints pile up
-            terms = [influence_term(F.normalize(m.weight.detach(), dim=1), setup.bct_lam, setup.scale)
+            terms = [influence_term(F.normalize(m.weight.detach(), dim=1), lam=setup.bct_lam, scale=setup.scale)
                      for m in models]
 
             def extra(**kw):
@@ -207,7 +207,7 @@ def train_chain(method, setup=ChainSetup(), seed=0, first=None, data=None):
 
 
 @torch.no_grad()
-def chain_records(models, X_test, y_test, method="", seed=0):
+def chain_records(models, X_test, y_test, *, method="", seed=0):
     """Tidy records of one chain: retrieval for every (query i, gallery j) pair and flips per step.
 
     Returns:
@@ -232,7 +232,7 @@ def chain_records(models, X_test, y_test, method="", seed=0):
     return recs
 
 
-def run_chains(setup=ChainSetup(), seeds=(0, 1, 2), methods=METHODS, progress=True):
+def run_chains(setup=ChainSetup(), *, seeds=(0, 1, 2), methods=METHODS, progress=True):
     """Train every method's chain for every seed and return all records (see ``chain_records``).
 
     Used in: notebooks/06_your_update.py, tools/make_chain.py
@@ -247,8 +247,8 @@ def run_chains(setup=ChainSetup(), seeds=(0, 1, 2), methods=METHODS, progress=Tr
     for seed, method in progress_bar(runs, desc="chains", disable=not progress, leave=True):
         if seed not in firsts:
             firsts[seed] = _train(setup, X[:setup.sizes[0]], y[:setup.sizes[0]], seed, {"step": 1})
-        models = train_chain(method, setup, seed, first=firsts[seed], data=data)
-        recs += chain_records(models, X_test, y_test, method, seed)
+        models = train_chain(method, setup=setup, seed=seed, first=firsts[seed], data=data)
+        recs += chain_records(models, X_test, y_test, method=method, seed=seed)
     return recs
 
 

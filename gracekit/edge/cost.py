@@ -50,7 +50,7 @@ def _forward(model, method):
     return fn
 
 
-def count_flops(model, input_shape, batch_size=1, method="embed"):
+def count_flops(model, input_shape, *, batch_size=1, method="embed"):
     """FLOPs of one forward pass per input (multiply-adds count 2), by torch's FlopCounterMode.
 
     Args:
@@ -81,7 +81,7 @@ def count_flops(model, input_shape, batch_size=1, method="embed"):
     return counter.get_total_flops() / batch_size
 
 
-def measure_latency(model, input_shape, batch_size=1, n_repeats=50, n_warmup=5, method="embed", threads=None):
+def measure_latency(model, input_shape, *, batch_size=1, n_repeats=50, n_warmup=5, method="embed", threads=None):
     """Median wall-clock milliseconds of one no-grad forward pass on a batch (CPU by default).
 
     The median over ``n_repeats`` timed calls is robust to the odd slow call on a busy machine.
@@ -131,7 +131,7 @@ def measure_latency(model, input_shape, batch_size=1, n_repeats=50, n_warmup=5, 
     return float(np.median(times) * 1000)
 
 
-def cost_report(model, input_shape, batch_sizes=(1, 64), n_repeats=30, method="embed", include=None):
+def cost_report(model, input_shape, *, batch_sizes=(1, 64), n_repeats=30, method="embed", include=None):
     """FLOPs, parameters and median latency (per call and per query) at a few batch sizes.
 
     Args:
@@ -144,6 +144,6 @@ def cost_report(model, input_shape, batch_sizes=(1, 64), n_repeats=30, method="e
     Used in: notebooks/04_edge_cloud.py
     """
     sizes = [_check_positive_int(b, "batch_sizes") for b in np.atleast_1d(batch_sizes).tolist()]
-    lat = {b: measure_latency(model, input_shape, b, n_repeats, method=method) for b in sizes}
+    lat = {b: measure_latency(model, input_shape, batch_size=b, n_repeats=n_repeats, method=method) for b in sizes}
     return {"flops": count_flops(model, input_shape, method=method), "params": count_params(model, include=include),
             "latency_ms": lat, "ms_per_query": {b: lat[b] / b for b in sizes}}

@@ -56,7 +56,7 @@ def load_sweep(path=None):
     return sweep
 
 
-def edge_widths(width, depth=4):
+def edge_widths(width, *, depth=4):
     """Conv widths of an edge: ``width`` then ``2 * width`` for the remaining blocks (e.g. 8 -> 8/16/16/16).
 
     Args:
@@ -73,7 +73,7 @@ def edge_widths(width, depth=4):
     return (int(width),) + (2 * int(width),) * (int(depth) - 1)
 
 
-def make_embedder(widths, n_classes, recipe=None):
+def make_embedder(widths, n_classes, *, recipe=None):
     """A FaceEmbedder with the recipe's embedding size and logit scale."""
     r = {**RECIPE, **(recipe or {})}
     return FaceEmbedder(n_classes, emb_dim=r["emb_dim"], widths=tuple(widths), scale=r["scale"])
@@ -155,25 +155,25 @@ def train_embedder(widths, X, y, *, method="independent", cloud=None, seed=0, re
     if method == "bct":
         if len(cloud.weight) < n_classes:
             raise ValueError(f"the cloud classifier has {len(cloud.weight)} rows but y has {n_classes} classes")
-        extra = influence_term(cloud.weight.detach(), r["bct_lam"], r["scale"], r["margin"])
+        extra = influence_term(cloud.weight.detach(), lam=r["bct_lam"], scale=r["scale"], margin=r["margin"])
         key["lam"] = r["bct_lam"]
     elif method == "l2":
-        extra = l2_term(cloud, r["l2_lam"])
+        extra = l2_term(cloud, lam=r["l2_lam"])
         key["lam"] = r["l2_lam"]
     if cloud is not None and method != "independent":
         key["cloud"] = fingerprint(*cloud.state_dict().values())
     kw = dict(batch_size=r["batch_size"], weight_decay=r["weight_decay"], seed=seed, progress=progress,
-              desc=f"{name} ({method})", loss_fn=margin_loss(r["margin"], r["scale"]), extra_loss=extra)
+              desc=f"{name} ({method})", loss_fn=margin_loss(margin=r["margin"], scale=r["scale"]), extra_loss=extra)
 
     def make():
         torch.manual_seed(int(seed))  # the initialisation follows the seed, not whatever ran before
-        return make_embedder(widths, n_classes, r)
+        return make_embedder(widths, n_classes, recipe=r)
 
     return fit_two_stage(make, X, y, key=key, n_epochs=r["n_epochs"], decay_epochs=r["decay_epochs"], lr=r["lr"],
                          **kw)
 
 
-def score_pair(edge, cloud, X_test, y_test, n_draws=5, seed=0, cloud_emb=None):
+def score_pair(edge, cloud, X_test, y_test, *, n_draws=5, seed=0, cloud_emb=None):
     """Top-1 of edge/edge, edge->cloud (edge queries, cloud gallery) and cloud/cloud on held-out people.
 
     Args:

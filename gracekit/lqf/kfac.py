@@ -68,7 +68,7 @@ class KFACPreconditioner:
         return self.lin.flatten(out)
 
 
-def top_eigenvalue(problem, precondition=None, n_iter=60, seed=0):
+def top_eigenvalue(problem, *, precondition=None, n_iter=60, seed=0):
     """Largest eigenvalue of H (or of P^-1 H with ``precondition``) by power iteration.
 
     Used to set step sizes: plain gradient descent is stable for lr < 2 / top_eigenvalue.
@@ -88,7 +88,7 @@ def top_eigenvalue(problem, precondition=None, n_iter=60, seed=0):
     return lam
 
 
-def descend(problem, n_steps=500, lr=None, method="gd", damping=1.0, step_scale=1.0, tol=None,
+def descend(problem, *, n_steps=500, lr=None, method="gd", damping=1.0, step_scale=1.0, tol=None,
             loss="mse", betas=(0.9, 0.999)):
     """Run full-batch descent on the LQF objective from delta = 0; record the normalized gap.
 
@@ -120,7 +120,7 @@ def descend(problem, n_steps=500, lr=None, method="gd", damping=1.0, step_scale=
     if lr is None:
         if method == "adam":
             raise ValueError("lr must be given for method='adam'")
-        lr = step_scale / top_eigenvalue(problem, precondition)
+        lr = step_scale / top_eigenvalue(problem, precondition=precondition)
     delta = torch.zeros(problem.lin_.n_params, dtype=problem.dtype)
     L_star, n, labels = problem.optimal_loss_, problem.n_samples_, problem.targets_.argmax(1)
     losses, gaps = [], []
@@ -180,14 +180,14 @@ def gd_closed_form(problem, lr, steps):
         return np.array([(w * np.abs(1 - lr * h) ** (2 * t)).sum() for t in steps.ravel()]) / w.sum()
 
 
-def steps_to_gap(gap, tol=1e-3):
+def steps_to_gap(gap, *, tol=1e-3):
     """First step at which a normalized-gap curve falls below ``tol`` (None if it never does)."""
     gap = np.asarray(gap)
     hit = np.flatnonzero(gap < tol)
     return int(hit[0]) if len(hit) else None
 
 
-def gd_steps_to_gap(problem, lr, tol=1e-3, max_steps=10 ** 7):
+def gd_steps_to_gap(problem, lr, *, tol=1e-3, max_steps=10 ** 7):
     """Fewest plain-GD steps whose closed-form normalized gap is below ``tol`` (None if never)."""
     if gd_closed_form(problem, lr, [max_steps])[0] >= tol:
         return None

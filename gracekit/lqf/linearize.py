@@ -14,7 +14,7 @@ from torch.func import functional_call, jacrev, jvp, vjp, vmap
 __all__ = ["Linearized", "linearize", "as_float"]
 
 
-def as_float(X, dtype, name="X"):
+def as_float(X, dtype, *, name="X"):
     """Validated floating tensor (n, ...) from a list, array or tensor; ``name`` is used in errors."""
     if isinstance(X, torch.Tensor):
         X = X.detach().to(dtype)
@@ -162,7 +162,7 @@ class Linearized:
         return J.reshape(-1, self.n_params)
 
 
-def linearize(model, dtype=torch.float64):
+def linearize(model, *, dtype=torch.float64):
     """Return the first-order Taylor expansion of ``model`` around its current weights (a Linearized).
 
     Used in: notebooks/05_lqf.py

@@ -23,7 +23,7 @@ from gracekit.lqf.linearize import Linearized, as_float
 __all__ = ["BACKBONE", "PRETRAIN", "make_lqf_mlp", "load_backbone", "transfer_model", "linear_probe", "one_hot_targets", "LQF"]
 
 
-def make_lqf_mlp(n_in=20, hidden=(128, 128), n_out=5, activation="relu", negative_slope=0.1, seed=0):
+def make_lqf_mlp(n_in=20, hidden=(128, 128), n_out=5, *, activation="relu", negative_slope=0.1, seed=0):
     """A seeded MLP (Linear/activation blocks, then a Linear head) with ReLU or Leaky-ReLU units.
 
     Args:
@@ -56,7 +56,7 @@ BACKBONE = {"n_in": 20, "hidden": (128, 128), "n_out": 5, "negative_slope": 0.1,
 PRETRAIN = {"n_epochs": 30, "lr": 1e-3, "batch_size": 128, "seed": 0}
 
 
-def load_backbone(activation="relu", folder=None):
+def load_backbone(activation="relu", *, folder=None):
     """Load the shipped pretrained backbone ``data/lqf_backbone_<activation>.pt``.
 
     Args:
@@ -116,7 +116,7 @@ def transfer_model(pretrained, n_out, *, head_std=0.1, seed=0, head=None):
     return nn.Sequential(*body, new)
 
 
-def linear_probe(pretrained, X, y, C=1.0):
+def linear_probe(pretrained, X, y, *, C=1.0):
     """Multinomial logistic regression on the frozen features of ``pretrained[:-1]``.
 
     Args:
@@ -139,7 +139,7 @@ def linear_probe(pretrained, X, y, C=1.0):
     return clf.coef_, clf.intercept_, lambda Z: clf.predict(feats(Z))
 
 
-def one_hot_targets(y, n_classes, scale=15.0):
+def one_hot_targets(y, n_classes, *, scale=15.0):
     """Scaled one-hot regression targets ``scale * onehot(y)`` for the MSE loss.
 
     Args:
@@ -193,7 +193,7 @@ class LQF:
             raise ValueError(f"y must hold one label per row of X ({len(X)}), got {len(np.asarray(y))}")
         self.n_samples_, self.n_classes_ = f0.shape
         self.X_, self.f0_ = X, f0
-        self.targets_ = one_hot_targets(y, self.n_classes_, self.target_scale).to(self.dtype)
+        self.targets_ = one_hot_targets(y, self.n_classes_, scale=self.target_scale).to(self.dtype)
         self.residual0_ = (self.targets_ - f0).reshape(-1)
         self.kernel_ = self.lin_.kernel(X)
         return self.set_ridge(self.ridge)
