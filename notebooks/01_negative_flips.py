@@ -231,7 +231,7 @@ model = widgets.BlendModel(
     y_test, old.predict_proba(X_test), new.predict_proba(X_test), X=X_test, extent=extent,
     grid_old=plots.decision_grid(old.predict_proba, X_test, resolution=GRID)[1],
     grid_new=plots.decision_grid(new.predict_proba, X_test, resolution=GRID)[1])
-explorer = widgets.show_blend_explorer(model, alpha=1.0)
+explorer = widgets.show(model, alpha=1.0)
 
 # %% [markdown]
 # If the slider does not render (a static viewer, or widgets disabled), here is the same curve:
@@ -240,7 +240,7 @@ explorer = widgets.show_blend_explorer(model, alpha=1.0)
 err_c, nfr_c, pfr_c = model.curve_arrays()
 fig = plots.plot_tradeoff_curve(err_c, nfr_c, labels=[f"{a:.1f}" if i % 5 == 0 else ""
                                                       for i, a in enumerate(model.alphas)])
-fig.axes[0].set_title("error vs NFR as a goes 0 → 1")
+fig.axes[0].set_title("NFR against error as a goes 0 → 1")
 plt.show()
 best = int(np.argmin(err_c))
 print(f"lowest error on the curve: a = {model.alphas[best]:.2f}, error {err_c[best]:.2%}, "

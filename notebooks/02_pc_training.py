@@ -46,6 +46,7 @@ import torch.nn.functional as F
 import gracekit
 from gracekit import metrics
 from gracekit.pct import explorer as pct_view
+from gracekit.pct import plots as pct_plots
 from gracekit.losses import focal_distillation, logit_distance, naive_pc
 from gracekit.models import LogitEnsemble, count_params
 from gracekit.datasets import shipped
@@ -231,14 +232,14 @@ else:
     records = run_pct_sweep(configs, seeds=[0, 1, 2] if not FAST else [0, 1], setup=SETUP)
     print(f"recomputed {len(records)} records in {time.perf_counter() - start:.0f} s")
 print(f"{len(pct_configs())} configurations in the full grid (the ensembles count as one)")
-explorer = pct_view.PCTExplorer(records)
-base = explorer.baseline
+pct_model = pct_view.PCTModel(records)
+base = pct_model.baseline
 print(f"unconstrained: Err_new {base['err_new']:.2%} ± {base['err_new_sd']:.2%}, "
       f"NFR {base['nfr']:.2%} ± {base['nfr_sd']:.2%} (mean ± sd over {base['n']} seeds)")
 
 # %%
-curves = {pct_view.METHOD_LABELS[m]: explorer.curve(m)[1:] for m in explorer.methods}
-fig = pct_view.plot_tradeoff(curves)
+curves = {pct_plots.METHOD_LABELS[m]: pct_model.curve(m)[1:] for m in pct_model.methods}
+fig = pct_plots.plot_tradeoff(curves)
 fig.set_size_inches(7, 4.5)
 plt.show()
 
@@ -258,10 +259,10 @@ PAPER_T2A = {  # Yan et al. CVPR 2021, Table 2a: ImageNet, ResNet-18 -> ResNet-1
     "fd_lm": (30.47, 2.35, 11.06), "ensemble": (25.98, 1.70, 8.85),  # 16 x R18 (Err_old 26.07%)
     "kd": (31.12, 3.90, None),  # Table 3, FD-LM with (alpha, beta) = (1, 0)
 }
-picks = {"none": explorer.baseline, "naive": explorer.point("naive", LAM_NAIVE),
-         "kd": explorer.best_point("kd"), "fd_kl": explorer.best_point("fd_kl"),
-         "fd_lm": explorer.best_point("fd_lm", beta=5.0),
-         "ensemble": explorer.point("ensemble", max(explorer.knobs("ensemble")))}
+picks = {"none": pct_model.baseline, "naive": pct_model.point("naive", LAM_NAIVE),
+         "kd": pct_model.best_point("kd"), "fd_kl": pct_model.best_point("fd_kl"),
+         "fd_lm": pct_model.best_point("fd_lm", beta=5.0),
+         "ensemble": pct_model.point("ensemble", max(pct_model.knobs("ensemble")))}
 print(f"{'':<24}{'paper (ImageNet R18)':^30}|{'ours (mean ± sd, ' + str(base['n']) + ' seeds)':^48}")
 print(f"{'method':<24}{'Err_new':>9}{'NFR':>7}{'rel':>7}{'dNFR':>7} |{'setting':>14}{'Err_new':>13}"
       f"{'NFR':>12}{'rel':>7}{'dNFR':>7}")
@@ -270,12 +271,12 @@ for m, p in picks.items():
     p_base = PAPER_T2A["none"][1] if m != "ensemble" else None
     p_change = f"{pn / p_base - 1:+.0%}" if p_base else "  n/a"
     if p is None:
-        print(f"{pct_view.METHOD_LABELS[m]:<24} no lambda within 1 pt of the baseline error")
+        print(f"{pct_plots.METHOD_LABELS[m]:<24} no lambda within 1 pt of the baseline error")
         continue
     setting = (f"k={p['size']}" if m == "ensemble" else "" if m == "none" else f"lam={p['lam']:g}")
     ours_change = "" if m == "none" else f"{p['nfr_change']:+.0%}"
     p_rel = f"{pr:.2f}" if pr else "n/a"
-    print(f"{pct_view.METHOD_LABELS[m]:<24}{pe:>9.2f}{pn:>7.2f}{p_rel:>7}{p_change:>7} |"
+    print(f"{pct_plots.METHOD_LABELS[m]:<24}{pe:>9.2f}{pn:>7.2f}{p_rel:>7}{p_change:>7} |"
           f"{setting:>14}{100 * p['err_new']:>7.2f}±{100 * p['err_new_sd']:.2f}"
           f"{100 * p['nfr']:>6.2f}±{100 * p['nfr_sd']:.2f}{100 * p['relative_nfr']:>7.1f}{ours_change:>7}")
 print("(rel = relative NFR in %; the ensemble rows compare k-model ensembles with single models:"
@@ -290,7 +291,7 @@ print("(rel = relative NFR in %; the ensemble rows compare k-model ensembles wit
 # distillation does. The next cell prints both comparisons.
 
 # %% tags=["report"]
-ens_one = explorer.point("ensemble", 1)
+ens_one = pct_model.point("ensemble", 1)
 checks = {"FD-LM": picks["fd_lm"], "FD-KL": picks["fd_kl"]}
 for name, p in checks.items():
     if p is None:
@@ -302,11 +303,11 @@ nv = picks["naive"]
 print(f"naive (lam = {LAM_NAIVE:g}): NFR change {100 * (nv['nfr'] - base['nfr']):+.2f} pt, error change "
       f"{100 * (nv['err_new'] - base['err_new']):+.2f} pt; seed sd of the unconstrained NFR "
       f"{100 * base['nfr_sd']:.2f} pt (bar: |change| < sd)")
-nb_ = explorer.best_point("naive")
+nb_ = pct_model.best_point("naive")
 if nb_ is not None and picks["fd_lm"] is not None:
     print(f"naive, best lambda within +1 pt error (lam = {nb_['lam']:g}): NFR {nb_['nfr_change']:+.0%} for "
           f"{100 * (nb_['err_new'] - base['err_new']):+.2f} pt, against FD-LM's {picks['fd_lm']['nfr_change']:+.0%}")
-e5 = explorer.point("ensemble", max(explorer.knobs("ensemble")))
+e5 = pct_model.point("ensemble", max(pct_model.knobs("ensemble")))
 print(f"ensembles of {e5['size']}: relative NFR {e5['relative_nfr']:.3f} vs {ens_one['relative_nfr']:.3f} "
       f"for single models ({e5['relative_nfr_change']:+.0%}; bar: <= -40%)")
 
@@ -320,19 +321,19 @@ print(f"ensembles of {e5['size']}: relative NFR {e5['relative_nfr']:.3f} vs {ens
 # %%
 print("FD-LM, beta = 5, growing lambda:")
 print(f"{'lambda':>8}{'Err_new':>10}{'NFR':>8}{'PFR':>8}")
-for lam_ in explorer.knobs("fd_lm"):
-    p = explorer.point("fd_lm", lam_, 5.0)
+for lam_ in pct_model.knobs("fd_lm"):
+    p = pct_model.point("fd_lm", lam_, 5.0)
     print(f"{lam_:>8g}{p['err_new']:>10.2%}{p['nfr']:>8.2%}{p['pfr']:>8.2%}")
 print(f"(Err_old = {base['err_old']:.2%}; unconstrained PFR = {base['pfr']:.2%})")
 
 # %%
 PAPER_T3 = {0: (31.12, 3.90), 1: (30.59, 2.75), 2: (30.79, 2.73), 5: (30.47, 2.35), 10: (30.44, 2.39),
             20: (33.55, 6.94)}  # Yan et al. 2021, Table 3 (FD-LM, ResNet-18, alpha = 1): Err_new / NFR, %
-lam_beta = min(explorer.knobs("fd_lm"), key=lambda v: abs(v - SWEEP_LAM))
+lam_beta = min(pct_model.knobs("fd_lm"), key=lambda v: abs(v - SWEEP_LAM))
 print(f"FD-LM, alpha = 1, lambda = {lam_beta:g}, growing beta   | paper Table 3 (lambda = 1)")
 print(f"{'beta':>6}{'Err_new':>10}{'NFR':>8}{'PFR':>8}   |{'Err_new':>9}{'NFR':>7}")
-for b in sorted(set([0.0] + explorer.betas("fd_lm"))):
-    p = explorer.point("kd", lam_beta) if b == 0 else explorer.point("fd_lm", lam_beta, b)
+for b in sorted(set([0.0] + pct_model.betas("fd_lm"))):
+    p = pct_model.point("kd", lam_beta) if b == 0 else pct_model.point("fd_lm", lam_beta, b)
     pe, pn = PAPER_T3.get(int(b), (float("nan"), float("nan")))
     print(f"{b:>6g}{p['err_new']:>10.2%}{p['nfr']:>8.2%}{p['pfr']:>8.2%}   |{pe:>9.2f}{pn:>7.2f}")
 
@@ -351,23 +352,14 @@ for b in sorted(set([0.0] + explorer.betas("fd_lm"))):
 # it redraws instantly.
 
 # %%
-view = pct_view.show(records, method="fd_lm", knob=SWEEP_LAM, beta=5.0)
+view = pct_view.show(pct_model, method="fd_lm", knob=SWEEP_LAM, beta=5.0)
 
 # %% [markdown]
 # *Without a live kernel:* the same view for FD-LM at λ = `SWEEP_LAM`, β = 5.
 
 # %%
-pct_view.plot_pct_explorer(explorer, "fd_lm", SWEEP_LAM, 5.0)
+pct_plots.plot_pct_explorer(pct_model, "fd_lm", SWEEP_LAM, 5.0)
 plt.show()
-
-# %%
-start = time.perf_counter()
-for m in explorer.methods:
-    view.method.value = m
-    view.knob.value = view.knob.max
-elapsed = (time.perf_counter() - start) / (2 * len(explorer.methods))
-print(f"mean redraw time: {1000 * elapsed:.0f} ms")
-view.method.value = "fd_lm"
 
 # %% [markdown]
 # ## Summary

@@ -44,6 +44,7 @@ import torch
 import gracekit
 from gracekit.datasets import shipped
 from gracekit.bct import explorer as bct_view
+from gracekit.bct import plots as bct_plots
 from gracekit.embedding_losses import influence_term, l2_term, synthesize_weights
 from gracekit.models import FaceEmbedder, embed
 from gracekit.embedding_losses import margin_loss
@@ -158,7 +159,7 @@ m_old_old, m_paragon, m_ind_old = M[0, 0], M[1, 1], M[1, 0]
 print(f"old/old top-1 = {m_old_old:.3f}   independent new/new = {m_paragon:.3f}")
 print(f"independent new -> old gallery = {m_ind_old:.3f} ± {clustered_se(per[('new*', 'old')]):.3f} (SE over "
       f"identities); chance = {chance:.3f}")
-bct_view.plot_cross_model_matrix(M, names, title="independent training: top-1")
+bct_plots.plot_cross_model_matrix(M, names, title="independent training: top-1")
 plt.show()
 
 # %% [markdown]
@@ -203,7 +204,7 @@ print(f"update gain G = {G:.2f}   (openBCT, ImageNet R18 -> R50-BCT, top-1: (55.
       f"{update_gain(0.555, 0.524, 0.620):.2f})")
 print(f"BCT new/new = {m_bct_new:.3f} vs independent new/new = {m_paragon:.3f} "
       f"({m_bct_new - m_paragon:+.3f})")
-bct_view.plot_cross_model_matrix(M, names, title=f"BCT, λ = {LAM:g}: top-1")
+bct_plots.plot_cross_model_matrix(M, names, title=f"BCT, λ = {LAM:g}: top-1")
 plt.show()
 
 # %% [markdown]
@@ -252,7 +253,7 @@ for i, name in enumerate(names[1:], start=1):
     results[name] = dict(new_old=M[i, 0], diff=d.mean(), se=clustered_se(d), gain=g, new_new=M[i, i])
     print(f"{name:<14}{M[i, 0]:>9.3f}{d.mean():>+11.3f}{clustered_se(d):>8.3f}{g:>+7.2f}{M[i, i]:>9.3f}")
 print(f"old/old = {M[0, 0]:.3f}; chance = {chance:.3f}")
-fig = bct_view.plot_cross_model_matrix(M, names, title="top-1, all models")
+fig = bct_plots.plot_cross_model_matrix(M, names, title="top-1, all models")
 plt.show()
 
 # %% [markdown]
@@ -315,7 +316,7 @@ if ours and not FAST:
     print(f"sweep, seed {SEED}, λ={LAM:g}: M(BCT, old) = {ours[0]['new_old']:.3f}; "
           f"this notebook: {m_bct_old:.3f}")
 paragon_sweep = np.mean([r["paragon"] for r in records])
-fig = bct_view.plot_lambda_sweep(lams, [m for m, _ in new_old], old_old_sweep,
+fig = bct_plots.plot_lambda_sweep(lams, [m for m, _ in new_old], old_old_sweep,
                                  new_new=[seed_mean("new_new", lam)[0] for lam in lams],
                                  paragon=paragon_sweep, se=[se for _, se in new_old])
 fig.axes[0].set_title(f"BCT λ sweep (mean ± SE over seeds {seeds})")
@@ -332,14 +333,14 @@ plt.show()
 
 # %%
 seed0 = [r for r in records if r["seed"] == seeds[0]]
-sweep = bct_view.BCTSweep.from_records(seed0)
+sweep = bct_view.BCTSweepModel.from_records(seed0)
 view = bct_view.show(sweep, start=lams.index(LAM) if LAM in lams else None)
 
 # %%
 fig, axes = plt.subplots(1, len(sweep.lambdas), figsize=(3.2 * len(sweep.lambdas), 3.2))
 for i, ax in enumerate(np.atleast_1d(axes)):
     s = sweep.at(i)
-    bct_view.plot_cross_model_matrix(s["matrix"], sweep.names, ax=ax,
+    bct_plots.plot_cross_model_matrix(s["matrix"], sweep.names, ax=ax,
                                      title=f"λ = {s['lam']:g}, G = {s['gain']:+.2f}")
 fig.tight_layout()
 plt.show()
@@ -364,7 +365,7 @@ for name in ["new*", "BCT", "L2"]:
     curves[label], areas[label] = acc, area
     print(f"{label:<12} top-1 at 0% / 50% / 100% backfilled: {acc[0]:.3f} / {acc[len(acc) // 2]:.3f} / "
           f"{acc[-1]:.3f}; area = {area:.3f}")
-fig = bct_view.plot_backfill(fr, curves)
+fig = bct_plots.plot_backfill(fr, curves)
 fig.axes[0].axhline(m_old_old, color="k", ls="--", lw=1, label="old/old")
 fig.axes[0].legend(fontsize=8)
 plt.show()
@@ -429,7 +430,7 @@ if real.source == "olivetti":
           f"({d_o.mean():+.3f} ± {clustered_se(d_o):.3f} SE), BCT new/new {M_o[2, 2]:.3f}")
     print(f"criterion M(BCT, old) > M(old, old) on Olivetti: {'PASSES' if M_o[2, 0] > M_o[0, 0] else 'fails'}; "
           f"BCT lifts new->old from {M_o[1, 0]:.3f} (independent) to {M_o[2, 0]:.3f}")
-    bct_view.plot_cross_model_matrix(M_o, names_o, title="Olivetti (15 test people): top-1")
+    bct_plots.plot_cross_model_matrix(M_o, names_o, title="Olivetti (15 test people): top-1")
     plt.show()
 else:
     print("Olivetti not available here: skipping the real-face check (see the text above).")

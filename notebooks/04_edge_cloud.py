@@ -49,7 +49,9 @@ from gracekit.embedding_losses import cosine_distill_loss, l2_compat_loss
 from gracekit.edge.cost import count_flops, measure_latency
 from gracekit.edge.recipe import (edge_widths, load_cloud, load_sweep, make_embedder, round_half, save_cloud,
                                  score_pair, train_embedder)
-from gracekit.edge.explorer import EdgeBudget, plot_accuracy_vs_flops, plot_latency_vs_flops, summarize
+from gracekit.edge.explorer import EdgeBudgetModel
+from gracekit.edge.plots import plot_accuracy_vs_flops, plot_latency_vs_flops
+from gracekit.edge.sweep import summarize
 from gracekit.models import count_params, embed
 from gracekit.bct.faces import make_faces
 
@@ -282,7 +284,7 @@ print(f"heterogeneous search beats the best homogeneous-small system at {sum(p >
 
 # %%
 grid_rows = summarize(records, costs, grid=True)
-grid = EdgeBudget.from_rows(grid_rows, costs)
+grid = EdgeBudgetModel.from_rows(grid_rows, costs)
 print(f"{len(grid_rows)} architectures, each trained once against the cloud (BCT, seed 0)")
 print(f"{'edge widths':>12s} {'MFLOPs':>7s} {'params':>8s} {'edge->cloud':>11s} {'gap (pts)':>9s}")
 for r in grid_rows:
@@ -306,7 +308,7 @@ else:
 # %% tags=["report"]
 # main edges (mean over seeds) plus the grid's other depths (seed 0); gaps on each row's own gallery draws
 candidates = rows + [r for r in grid_rows if len(r["widths"]) != 4]
-allc = EdgeBudget.from_rows(candidates, costs)
+allc = EdgeBudgetModel.from_rows(candidates, costs)
 print(f"{'':>22s} {'cost reduction':>14s} {'gap to paragon':>15s}")
 for name, p in PAPER.items():
     print(f"{'paper, ' + name:>22s} {p['cost_reduction']:13d}x {-p['gap_points']:+14.1f} pts")
@@ -340,7 +342,7 @@ for gap in (0.016, GAP):
 # latency at batch 1 and batch 64.
 
 # %%
-budget = EdgeBudget.from_rows(candidates, costs)
+budget = EdgeBudgetModel.from_rows(candidates, costs)
 view = edge_view.show(budget, start=costs["cloud"]["flops"] / 20)
 print(budget.describe(costs["cloud"]["flops"] / 20))
 
@@ -355,7 +357,7 @@ fig = plot_accuracy_vs_flops({f"edge->cloud, {m}": ([c["flops"] for c in budget.
                               for m in dict.fromkeys(c["method"] for c in budget.candidates)},
                              paragon=budget.paragon, cloud_flops=budget.cloud_flops, chance=chance,
                              budget=costs["cloud"]["flops"] / 20)
-fig.axes[0].plot([choice["flops"]], [choice["edge_cloud"]], "o", ms=16, mfc="none", mec="C3", mew=2)
+fig.axes[0].plot([choice["flops"]], [choice["edge_cloud"]], "o", ms=16, mfc="none", mec="k", mew=2)
 fig.axes[0].set_title(budget.describe(costs["cloud"]["flops"] / 20).split(":")[0], fontsize=9)
 plt.show()
 

@@ -50,11 +50,11 @@ import torch
 import gracekit
 from gracekit.lqf import kfac as kfac
 from gracekit.datasets import make_multiclass, split_classes
-from gracekit.lqf.linearize import linearize
+from gracekit.lqf.linearize import layer_kernel_shares, linearize
 from gracekit.lqf.solver import (BACKBONE, LQF, PRETRAIN, linear_probe, load_backbone, make_lqf_mlp,
                           transfer_model)
-from gracekit.lqf.explorer import (HeadInitModel, layer_kernel_shares, plot_convergence,
-                               plot_head_init, plot_layer_shares, show_head_init_explorer)
+from gracekit.lqf import explorer as lqf_view
+from gracekit.lqf.plots import plot_convergence, plot_head_init, plot_layer_shares
 from gracekit.metrics import disagreement_rate
 from gracekit.train import fit, fit_cached, predict
 
@@ -367,9 +367,9 @@ for act, net in backbones.items():
 # the whole tangent kernel, the backbone cannot adapt.
 
 # %%
-explorer_model = HeadInitModel(HEAD_STDS, head_acc, head_shares, {a: r[0] for a, r in refs.items()},
+explorer_model = lqf_view.HeadInitModel(HEAD_STDS, head_acc, head_shares, {a: r[0] for a, r in refs.items()},
                                {a: r[1] for a, r in refs.items()}, names)
-explorer = show_head_init_explorer(explorer_model, "relu", index=0)
+explorer = lqf_view.show(explorer_model, "relu", index=0)
 
 # %%
 # The same content as a static figure, for readers without a live kernel

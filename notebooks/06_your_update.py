@@ -119,7 +119,7 @@ if worst:
 # lists those samples, most confident first, with their images.
 
 # %%
-explorer = report_view.show_report_explorer(report, region="negative")
+explorer = report_view.show(report_view.ReportModel(report), region="negative")
 
 # %% [markdown]
 # If the widget does not render (a static viewer, or widgets disabled), here is the same view for

@@ -125,7 +125,7 @@ def test_notebook_runs_and_slider_moves_the_plot(lab):
                                             timeout=240_000)
             readout = page.locator(".widget-html-content").filter(has_text="NFR").first
             readout.wait_for(timeout=60_000)
-            plot = page.locator(".widget-output img").first
+            plot = page.locator("img.widget-image").first
             plot.wait_for(timeout=60_000)
             before_text, before_src = readout.inner_text(), plot.get_attribute("src")
             assert "a = 1.00" in before_text
@@ -138,7 +138,7 @@ def test_notebook_runs_and_slider_moves_the_plot(lab):
                 ".some(e => e.innerText.includes('NFR') && e.innerText !== t)", arg=before_text,
                 timeout=60_000)
             page.wait_for_function(
-                "(s) => { const i = document.querySelector('.widget-output img');"
+                "(s) => { const i = document.querySelector('img.widget-image');"
                 " return i && i.getAttribute('src') !== s; }", arg=before_src, timeout=60_000)
             after_text = readout.inner_text()
             assert after_text != before_text and "a = 1.00" not in after_text

@@ -67,7 +67,7 @@ def test_train_embedder_validates_and_trains_tiny_edge():
 
 def test_load_sweep_validates_and_shipped_sweep_meets_the_bars(tmp_path):
     from gracekit.edge.recipe import SWEEP_FILE, load_sweep
-    from gracekit.edge.explorer import summarize
+    from gracekit.edge.sweep import summarize
 
     with pytest.raises(FileNotFoundError, match="make_edge_cloud"):
         load_sweep(tmp_path / "none.json")

@@ -54,10 +54,9 @@ def blend_explorer_redraws(n_moves=20):
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
 
-    from gracekit.flips import plots as plots
-
-    from gracekit.flips import explorer as widgets
     from gracekit.datasets import make_moons_data
+    from gracekit.flips import explorer as widgets
+    from gracekit.flips import plots as plots
 
     X, y, Xt, yt = make_moons_data(200, 20_000, noise=0.3, seed=0)
     Xn, yn, _, _ = make_moons_data(2000, 1, noise=0.3, seed=100)
@@ -67,7 +66,7 @@ def blend_explorer_redraws(n_moves=20):
     _, g_new = plots.decision_grid(new.predict_proba, Xt, resolution=200)
     model = widgets.BlendModel(yt, old.predict_proba(Xt), new.predict_proba(Xt), X=Xt,
                                grid_old=g_old, grid_new=g_new, extent=extent)
-    ex = widgets.BlendExplorer(model)
+    ex = widgets.BlendView(model)
     times = []
     for i in range(n_moves):
         ex.slider.value = round(0.05 * ((i + 1) % 21), 2)  # each move renders the PNG the page shows
@@ -87,11 +86,11 @@ def _time_moves(control, values):
 
 def pct_explorer_redraws(n_moves=20):
     """Milliseconds per lambda-slider move of notebook 02's trade-off explorer (shipped sweep)."""
-    from gracekit.pct.explorer import PCTExplorer, PCTExplorerView
+    from gracekit.pct.explorer import PCTModel, PCTView
     from gracekit.sweeps import load_records
 
     records, _ = load_records(ROOT / "gracekit" / "data" / "pct_sweep.json")
-    view = PCTExplorerView(PCTExplorer(records))
+    view = PCTView(PCTModel(records))
     n = view.knob.max + 1
     return _time_moves(view.knob, [(i + 1) % n for i in range(n_moves)])
 
@@ -99,10 +98,11 @@ def pct_explorer_redraws(n_moves=20):
 def edge_budget_redraws(n_moves=20):
     """Milliseconds per budget-slider move of notebook 04's explorer (shipped sweep)."""
     from gracekit.edge.recipe import load_sweep
-    from gracekit.edge.explorer import EdgeBudget, EdgeBudgetView, summarize
+    from gracekit.edge.explorer import EdgeBudgetModel, EdgeBudgetView
+    from gracekit.edge.sweep import summarize
 
     sweep = load_sweep()
-    view = EdgeBudgetView(EdgeBudget.from_rows(summarize(sweep["records"], sweep["costs"], grid=False),
+    view = EdgeBudgetView(EdgeBudgetModel.from_rows(summarize(sweep["records"], sweep["costs"], grid=False),
                                                sweep["costs"]))
     lo, hi = view.slider.min, view.slider.max
     return _time_moves(view.slider, [lo + (hi - lo) * ((i * 7) % n_moves) / n_moves for i in range(n_moves)])
@@ -110,26 +110,26 @@ def edge_budget_redraws(n_moves=20):
 
 def bct_sweep_redraws(n_moves=20):
     """Milliseconds per lambda-slider move of notebook 03's sweep explorer (shipped sweep, seed 0)."""
-    from gracekit.bct.explorer import BCTSweep, BCTSweepView
+    from gracekit.bct.explorer import BCTSweepModel, BCTSweepView
     from gracekit.sweeps import load_records
 
     records, _ = load_records(ROOT / "gracekit" / "data" / "bct_sweep.json")
     seed0 = [r for r in records if r["seed"] == 0 and r["name"].startswith("bct-") and r["name"] != "bct-oldonly"]
-    view = BCTSweepView(BCTSweep.from_records(seed0))
+    view = BCTSweepView(BCTSweepModel.from_records(seed0))
     n = view.slider.max + 1
     return _time_moves(view.slider, [(i + 1) % n for i in range(n_moves)])
 
 
 def head_init_redraws(n_moves=20):
     """Milliseconds per head-scale move of notebook 05's explorer (arrays shaped like the notebook's)."""
-    from gracekit.lqf.explorer import HeadInitExplorer, HeadInitModel
+    from gracekit.lqf.explorer import HeadInitModel, HeadInitView
 
     rng = np.random.default_rng(0)
     stds, acts = (0.001, 0.01, 0.03, 0.1, 0.3, 1.0), ("relu", "leaky_relu")
     shares = {a: [list(s / s.sum()) for s in rng.uniform(0.1, 1, (len(stds), 3))] for a in acts}
     model = HeadInitModel(stds, {a: list(rng.uniform(0.6, 0.75, len(stds))) for a in acts}, shares,
                           {a: 0.66 for a in acts}, {a: 0.72 for a in acts}, ["layer 1", "layer 2", "head"])
-    ex = HeadInitExplorer(model, "relu", index=0)
+    ex = HeadInitView(model, "relu", index=0)
     n = len(stds)
     return _time_moves(ex.slider, [(i + 1) % n for i in range(n_moves)])
 
@@ -141,7 +141,7 @@ def report_explorer_redraws(n_moves=20):
     from sklearn.neighbors import KNeighborsClassifier
 
     from gracekit.report import compare_models
-    from gracekit.report.explorer import REGION_LABELS, ReportExplorer, ReportModel
+    from gracekit.report.explorer import REGION_LABELS, ReportModel, ReportView
 
     digits = load_digits()
     X, y = digits.data / 16, digits.target
@@ -149,7 +149,7 @@ def report_explorer_redraws(n_moves=20):
     tr, te = idx[:898], idx[898:]
     old = KNeighborsClassifier(3).fit(X[tr[:300]], y[tr[:300]])
     new = RandomForestClassifier(100, random_state=0).fit(X[tr], y[tr])
-    ex = ReportExplorer(ReportModel(compare_models(old, new, X[te], y[te], images=digits.images[te])))
+    ex = ReportView(ReportModel(compare_models(old, new, X[te], y[te], images=digits.images[te])))
     classes, regions = list(ex.class_box.options), list(REGION_LABELS)
     times = []
     for i in range(n_moves):  # alternate the two controls through states not seen before
@@ -162,8 +162,8 @@ def report_explorer_redraws(n_moves=20):
 
 def _redraw_benchmarks():
     """Every widget with a redraw benchmark: name -> function returning milliseconds per move."""
-    return {"01 blend explorer": blend_explorer_redraws, "02 BCT sweep explorer": bct_sweep_redraws,
-            "03 trade-off explorer": pct_explorer_redraws, "04 query-budget explorer": edge_budget_redraws,
+    return {"01 blend explorer": blend_explorer_redraws, "02 trade-off explorer": pct_explorer_redraws,
+            "03 BCT sweep explorer": bct_sweep_redraws, "04 query-budget explorer": edge_budget_redraws,
             "05 head-init explorer": head_init_redraws, "06 comparison widget": report_explorer_redraws}
 
 
@@ -215,9 +215,10 @@ def main(argv=None):
         "| notebook | FAST | full | within bars | note |", "|---|---|---|---|---|", *rows, "",
         "## Widget redraw (ms per slider move: new state, figure rendered to PNG)", "",
         "| widget | moves | median | worst | within bar |", "|---|---|---|---|---|", *redraws, "",
-        "Each move is timed from setting the control's value to the end of its redraw. 01, 02 and 04-06 blit the "
-        "changing artists over a cached background; 03 renders its few images once, when the widget is "
-        "built (under a second), so a move only swaps them.", "",
+        "Each move is timed from setting the control's value to the end of its redraw (the view's "
+        "`update`, which its `last_redraw_ms` also records). Every explorer blits the changing artists "
+        "over a cached background (`gracekit.viz.blit.BlitFigure`) and sends PNG bytes to an "
+        "`ipywidgets.Image`.", "",
         "## Numbers the notebooks report", "", *reports,
         "## Per-topic results (seeds, spreads, paper numbers side by side)", "",
         *[f"* [{p.stem}](bench/{p.name})" for p in extra], "",

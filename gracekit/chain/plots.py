@@ -1,12 +1,12 @@
 """Figures of notebook 06's chain of updates: the cross-model matrix, transitivity and the tax."""
 import numpy as np
 
+from gracekit.viz.style import BAND, method_color, method_marker
+
 __all__ = ["plot_chain_matrix", "plot_transitivity", "plot_tax", "METHOD_LABELS"]
 
 METHOD_LABELS = {"independent": "independent", "bct": "BCT (predecessor)", "bct_all": "BCT (all predecessors)",
                  "fd": "focal distillation", "finetune": "fine-tune", "bcwi": "BCWI (alpha 0.5)"}
-_COLORS = {"independent": "#7f7f7f", "bct": "#1f77b4", "bct_all": "#9467bd", "fd": "#ff7f0e",
-           "finetune": "#2ca02c", "bcwi": "#d62728"}
 
 
 def plot_chain_matrix(M, title="M(query model, gallery model)", ax=None):
@@ -33,7 +33,7 @@ def plot_chain_matrix(M, title="M(query model, gallery model)", ax=None):
             ax.text(j, i, f"{M[i, j]:.2f}", ha="center", va="center", fontsize=8,
                     color="black" if M[i, j] > 0.55 else "white")
             if i > j and M[i, j] > M[j, j]:
-                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="#ffd54f", lw=2.5))
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec=BAND, lw=2.5))
     ticks = [f"phi_{t + 1}" for t in range(T)]
     ax.set_xticks(range(T))
     ax.set_xticklabels(ticks, fontsize=8)
@@ -63,8 +63,8 @@ def plot_transitivity(summary, methods=None, ax=None):
     for m in methods or list(summary):
         P, sd = summary[m]["pair"], summary[m]["pair_sd"]
         t = np.arange(2, len(P) + 1)
-        ax.errorbar(t, P[1:, 0] - P[0, 0], yerr=sd[1:, 0], marker="o", ms=4, capsize=3,
-                    label=METHOD_LABELS.get(m, m), color=_COLORS.get(m))
+        ax.errorbar(t, P[1:, 0] - P[0, 0], yerr=sd[1:, 0], marker=method_marker(m), ms=4, capsize=3,
+                    label=METHOD_LABELS.get(m, m), color=method_color(m))
     ax.axhline(0, color="k", lw=1, ls="--")
     ax.set_xlabel("update t (queries by phi_t)")
     ax.set_ylabel("M(phi_t, phi_1) - M(phi_1, phi_1)")
@@ -97,8 +97,8 @@ def plot_tax(summary, methods=None, field="self_top1", ax=None):
     for m in methods or [k for k in summary if k != "independent"]:
         mean, sd = summary[m]["step"][field]
         t = np.arange(1, len(mean) + 1)
-        ax.errorbar(t[1:], 100 * sign * (mean[1:] - ref[1:]), yerr=100 * sd[1:], marker="o", ms=4, capsize=3,
-                    label=METHOD_LABELS.get(m, m), color=_COLORS.get(m))
+        ax.errorbar(t[1:], 100 * sign * (mean[1:] - ref[1:]), yerr=100 * sd[1:], marker=method_marker(m), ms=4, capsize=3,
+                    label=METHOD_LABELS.get(m, m), color=method_color(m))
     ax.axhline(0, color="k", lw=1, ls="--")
     ax.set_xlabel("update t")
     ax.set_ylabel("tax (pt): " + ("error - independent's" if field == "err" else "independent's top-1 - own"))

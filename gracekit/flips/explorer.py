@@ -1,18 +1,15 @@
 """The blend explorer of notebook 01: slide from the old model to the new one, watch the flips.
 
 The computation is a plain object (``BlendModel``) that tests drive directly; the view
-(``BlendExplorer``) holds ``.controls`` and ``.output`` and only redraws precomputed arrays.
+(``BlendView``, the kit's ``ExplorerView``) holds ``.controls`` and ``.output`` and only redraws
+precomputed arrays; ``show`` builds and displays one.
 """
-import time
-
-import matplotlib.pyplot as plt
 import numpy as np
 
-from gracekit.viz.blit import BlitFigure
 from gracekit.metrics import flip_report
-from gracekit.flips.plots import plot_flip_map, plot_tradeoff_curve
+from gracekit.viz.explorer import ExplorerView, display_view
 
-__all__ = ["BlendModel", "BlendExplorer", "show_blend_explorer"]
+__all__ = ["BlendModel", "BlendView", "show"]
 
 
 def _probs(p, name):
@@ -72,33 +69,34 @@ class BlendModel:
         return tuple(np.array([s[k] for s in self.curve]) for k in ("err_new", "nfr", "pfr"))
 
 
-class BlendExplorer:
-    """A slider over the blend weight, a line of metrics and the flip map with the curve."""
+class BlendView(ExplorerView):
+    """A slider over the blend weight, a line of metrics and the flip map with the trade-off curve.
+
+    Args:
+        model: a BlendModel.
+        alpha: the initial blend weight.
+    """
 
     def __init__(self, model, alpha=1.0):
         import ipywidgets as w
+        import matplotlib.pyplot as plt
 
-        self.model = model
+        from gracekit.flips.plots import plot_flip_map, plot_tradeoff_curve
+        from gracekit.viz.blit import BlitFigure
+        from gracekit.viz.style import HIGHLIGHT
+
+        super().__init__(model)
         self.slider = w.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05,
                                     description="blend a", continuous_update=True, readout_format=".2f")
         self.html = w.HTML()
-        self.controls = w.VBox([self.slider, self.html])
-        self.image = w.HTML()
-        self.output = w.Output()
-        self.output.append_display_data(self.image)
         self.fig, (self.ax_map, self.ax_curve) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=80)
         plt.close(self.fig)  # shown through the image widget only
-        self.state, self.last_redraw_ms = None, float("nan")
-        self._draw_static()
-        self.slider.observe(lambda change: self.update(change["new"]), names="value")
-        self.update(alpha)
-
-    def _draw_static(self):
-        m = self.model
+        m = model
         err, nfr, _ = m.curve_arrays()
         plot_tradeoff_curve(err, nfr, ax=self.ax_curve)
         self.ax_curve.set_title("blend curve: a from 0 (old) to 1 (new)")
-        (self.marker,) = self.ax_curve.plot([], [], "o", ms=11, mfc="none", mec="#d62728", mew=2)
+        (self.marker,) = self.ax_curve.plot([], [], "o", ms=11, mfc="none", mec=HIGHLIGHT, mew=2)
+        dynamic, self.region = [], None
         if m.X is not None:
             st = m.evaluate(1.0)
             plot_flip_map(m.X, m.y_true, m.p_old.argmax(1), st["y_pred"], m.extent,
@@ -108,21 +106,22 @@ class BlendExplorer:
             self.pos_dots, self.neg_dots = self.ax_map.collections[-2:]
             # the old boundary sits on top of the changing regions, so it is redrawn too
             dynamic = [a for a in (self.region, *self.ax_map.collections, self.ax_map.get_legend()) if a]
-        else:
-            dynamic = []
         self.fig.tight_layout()
         self.blit = BlitFigure(self.fig, dynamic + [self.marker])
+        self._assemble([self.slider, self.html], watch=[self.slider])
 
-    def update(self, alpha):
-        """Recompute the state at ``alpha`` and redraw; records ``last_redraw_ms``."""
-        start = time.perf_counter()
-        st = self.state = self.model.evaluate(alpha)
-        self.html.value = (f"<b>a = {alpha:.2f}</b> &nbsp; error {100 * st['err_new']:.2f}% "
+    def _compute(self):
+        return self.model.evaluate(self.slider.value)
+
+    def _draw(self, st):
+        from gracekit.viz.style import FLIP_COLORS
+
+        self.html.value = (f"<b>a = {st['alpha']:.2f}</b> &nbsp; error {100 * st['err_new']:.2f}% "
                            f"(old {100 * st['err_old']:.2f}%) &nbsp; "
-                           f"<span style='color:#d62728'>NFR {100 * st['nfr']:.2f}%</span> &nbsp; "
-                           f"<span style='color:#2ca02c'>PFR {100 * st['pfr']:.2f}%</span> &nbsp; "
-                           f"relative NFR {st['relative_nfr']:.2f}")
-        self.marker.set_data([100 * st["nfr"]], [100 * st["err_new"]])
+                           f"<span style='color:{FLIP_COLORS['negative']}'>NFR {100 * st['nfr']:.2f}%</span>"
+                           f" &nbsp; <span style='color:{FLIP_COLORS['positive']}'>PFR {100 * st['pfr']:.2f}%"
+                           f"</span> &nbsp; relative NFR {st['relative_nfr']:.2f}")
+        self.marker.set_data([100 * st["err_new"]], [100 * st["nfr"]])
         if self.model.X is not None:
             X = self.model.X
             if self.region is not None and "grid" in st:
@@ -132,25 +131,11 @@ class BlendExplorer:
             texts = self.ax_map.get_legend().get_texts()
             texts[0].set_text(f"positive flips ({st['positive'].sum():,})")
             texts[1].set_text(f"negative flips ({st['negative'].sum():,})")
-        self.image.value = self.blit.html_img()
-        self.last_redraw_ms = 1000 * (time.perf_counter() - start)
-        return st
-
-    def render_png(self):
-        """The current figure as PNG bytes (what the notebook shows), for benchmarks and tests."""
-        return self.blit.png()
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        import ipywidgets as w
-        display(w.VBox([self.controls, self.output]))
 
 
-def show_blend_explorer(model, alpha=1.0):
-    """Build and display the blend explorer; returns it so tests can set ``.slider.value``."""
-    from IPython.display import display
+def show(model, alpha=1.0):
+    """Build and display the blend explorer of a BlendModel; return the view.
 
-    explorer = BlendExplorer(model, alpha=alpha)
-    display(explorer)
-    return explorer
+    Used in: notebooks/01_negative_flips.py
+    """
+    return display_view(BlendView(model, alpha=alpha))

@@ -6,11 +6,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-__all__ = ["decision_grid", "plot_data_2d", "plot_flip_map", "plot_tradeoff_curve", "FLIP_COLORS"]
+from gracekit.viz.style import CLASS_COLORS, CLASS_FILLS, ERR_LABEL, FLIP_COLORS, HIGHLIGHT, NFR_LABEL, REFERENCE
 
-FLIP_COLORS = {"negative": "#d62728", "positive": "#2ca02c"}
-_REGION_CMAP = ListedColormap(["#c6dbef", "#fdd0a2", "#d9f0d3", "#e5d8ed"])
-_POINT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
+__all__ = ["decision_grid", "plot_data_2d", "plot_flip_map", "plot_tradeoff_curve"]
+
+_REGION_CMAP = ListedColormap(CLASS_FILLS)
 
 
 def decision_grid(predict, X, resolution=150, margin=0.5):
@@ -41,7 +41,7 @@ def plot_data_2d(X, y, ax=None, title=None, max_points=2000, seed=0):
     idx = np.random.default_rng(seed).permutation(len(X))[:max_points]
     for c in np.unique(y):
         m = idx[y[idx] == c]
-        ax.scatter(X[m, 0], X[m, 1], s=6, alpha=0.6, color=_POINT_COLORS[c % 4], label=f"class {c}")
+        ax.scatter(X[m, 0], X[m, 1], s=6, alpha=0.6, color=CLASS_COLORS[c % len(CLASS_COLORS)], label=f"class {c}")
     ax.legend(loc="lower left", fontsize=8)
     if title:
         ax.set_title(title)
@@ -83,9 +83,11 @@ def plot_flip_map(X, y_true, y_old, y_new, extent=None, grid_old=None, grid_new=
     return fig
 
 
-def plot_tradeoff_curve(err_new, nfr, labels=None, highlight=None, ax=None, xlabel="NFR (%)",
-                        ylabel="error of the new model (%)"):
-    """Error against NFR along a sweep, in percent; optionally mark one point.
+def plot_tradeoff_curve(err_new, nfr, labels=None, highlight=None, ax=None, xlabel=ERR_LABEL,
+                        ylabel=NFR_LABEL):
+    """NFR (y) against the new model's error (x) along a sweep, in percent; optionally mark one point.
+
+    The kit's trade-off convention (``gracekit.viz.style``): error on x, NFR on y.
 
     Args:
         err_new, nfr: sequences of rates in [0, 1], one per sweep point.
@@ -99,13 +101,12 @@ def plot_tradeoff_curve(err_new, nfr, labels=None, highlight=None, ax=None, xlab
     if err_new.shape != nfr.shape:
         raise ValueError(f"err_new and nfr must have the same shape, got {err_new.shape} and {nfr.shape}")
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.5, 3.5))
-    ax.plot(nfr, err_new, "-o", ms=3, color="#555555")
+    ax.plot(err_new, nfr, "-o", ms=3, color=REFERENCE)
     if labels is not None:
-        for x, yv, t in zip(nfr, err_new, labels):
+        for x, yv, t in zip(err_new, nfr, labels):
             ax.annotate(str(t), (x, yv), fontsize=7, xytext=(3, 3), textcoords="offset points")
     if highlight is not None:
-        ax.plot(nfr[highlight], err_new[highlight], "o", ms=10, mfc="none", mec=FLIP_COLORS["negative"],
-                mew=2)
+        ax.plot(err_new[highlight], nfr[highlight], "o", ms=10, mfc="none", mec=HIGHLIGHT, mew=2)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return fig

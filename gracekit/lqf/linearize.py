@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
-__all__ = ["Linearized", "linearize", "as_float"]
+__all__ = ["Linearized", "linearize", "as_float", "layer_kernel_shares"]
 
 
 def as_float(X, dtype, *, name="X"):
@@ -168,3 +168,18 @@ def linearize(model, *, dtype=torch.float64):
     Used in: notebooks/05_lqf.py
     """
     return Linearized(model, dtype=dtype)
+
+
+def layer_kernel_shares(model, X):
+    """Share of the tangent kernel's trace contributed by each nn.Linear layer of ``model`` at X.
+
+    trace(J J^T) = sum over layers of sum_i sum_k ||a_i||^2 ||g_ik||^2 (see Linearized.linear_layer_grads).
+    Returns:
+        NumPy array (n_layers,) summing to 1.
+    Used in: notebooks/05_lqf.py
+    """
+    stats = Linearized(model).linear_layer_grads(X)
+    if stats is None:
+        raise ValueError("model must keep all its weights in nn.Linear layers")
+    tr = np.array([float(((a ** 2).sum(1)[:, None] * (g ** 2).sum(2)).sum()) for a, g in stats])
+    return tr / tr.sum()

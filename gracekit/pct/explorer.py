@@ -1,26 +1,24 @@
 """The accuracy-versus-NFR trade-off explorer of notebook 02 (precomputed sweep, instant redraw).
 
-``PCTExplorer`` (plain Python) turns sweep records (``gracekit.pct.experiment.run_pct_sweep`` or
-``load_records``) into seed-averaged points; ``PCTExplorerView`` shows them with core ipywidgets:
-a method dropdown, a lambda slider (ensemble size for "ensemble") and a beta selector.
-``plot_tradeoff`` and ``plot_class_flips`` (from ``gracekit.pct.plots``) draw the same content as
-static figures.
+``PCTModel`` (plain Python) turns sweep records (``gracekit.pct.experiment.run_pct_sweep`` or
+``load_records``) into seed-averaged points; ``PCTView`` shows them with core ipywidgets: a method
+dropdown, a lambda slider (ensemble size for "ensemble") and a beta selector; ``show`` builds and
+displays one. ``gracekit.pct.plots`` draws the same content as static figures.
 """
 import numpy as np
 
-from gracekit.viz.blit import BlitFigure
-from gracekit.pct.plots import _COLORS, METHOD_LABELS, plot_class_flips, plot_tradeoff
+from gracekit.pct.plots import METHOD_LABELS  # plain data; the plots module loads matplotlib lazily
 from gracekit.sweeps import summarize
+from gracekit.viz.explorer import ExplorerView, display_view
 
-__all__ = ["PCTExplorer", "PCTExplorerView", "show", "plot_tradeoff", "plot_class_flips",
-           "plot_pct_explorer", "METHOD_LABELS"]
+__all__ = ["PCTModel", "PCTView", "show"]
 
 _REQUIRED = ("method", "seed", "err_old", "err_new", "nfr", "pfr", "relative_nfr", "n_per_class",
              "nf_per_class", "pf_per_class")
 _BY = ("method", "lam", "beta", "size")
 
 
-class PCTExplorer:
+class PCTModel:
     """Seed-averaged sweep points, looked up by method, lambda (or ensemble size) and beta.
 
     Args:
@@ -114,112 +112,50 @@ def _field(method):
     return "size" if method == "ensemble" else "lam"
 
 
-def plot_pct_explorer(explorer, method="fd_lm", knob=None, beta=None):
-    """The explorer's figure for one choice: trade-off curves with the point ringed, and per-class flips.
-
-    Args:
-        explorer: a PCTExplorer.
-        method, knob, beta: the point to show (knob: lambda, or ensemble size).
-    Returns:
-        the matplotlib Figure.
-    Used in: notebooks/02_pc_training.py
-    """
-    fig, artists = _explorer_figure(explorer)
-    _show_point(explorer, artists, method, knob, beta)
-    return fig
-
-
-def _explorer_figure(explorer, pyplot=True):
-    """Figure with the static parts drawn and handles on the parts that change with the selection."""
-    if pyplot:  # shown by the notebook's inline backend like any other figure
-        import matplotlib.pyplot as plt
-
-        fig = plt.figure(figsize=(10, 3.8), dpi=72)
-    else:  # private to the explorer view, never shown by pyplot
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(10, 3.8), dpi=72)
-    fig.subplots_adjust(left=0.06, right=0.94, bottom=0.14, top=0.91, wspace=0.28)
-    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
-    plot_tradeoff({METHOD_LABELS[m]: explorer.curve(m)[1:] for m in explorer.methods}, ax=ax1)
-    for b in explorer.betas("fd_lm") if "fd_lm" in explorer.methods else []:
-        _, err, nfr, _, _ = explorer.curve("fd_lm", b)
-        ax1.plot(100 * err, 100 * nfr, ":", color=_COLORS["fd_lm"], lw=0.8, alpha=0.6)
-    (sel,) = ax1.plot([], [], "-", color="k", lw=2.5, alpha=0.35)
-    k = len(explorer.baseline["nf_class"])
-    plot_class_flips(np.zeros(k), np.zeros(k), np.zeros(k), ax=ax2)
-    pts = list(explorer.points.values())
-    ax2.set_ylim(0, 110 * max(max(p["nf_class"].max() for p in pts), 1e-3))
-    pf_ax = fig.axes[-1]
-    pf_ax.set_ylim(0, 110 * max(max(p["pf_class"].max() for p in pts), 1e-3))
-    artists = {"ring": _by_gid(ax1, "highlight"), "curve": sel, "title": ax2.title,
-               "bars_base": ax2.containers[0], "bars": ax2.containers[-1], "pf": _by_gid(pf_ax, "pf"),
-               "fig": fig}
-    return fig, artists
-
-
-def _show_point(explorer, artists, method, knob, beta):
-    p = explorer.point(method, knob, beta)
-    artists["ring"].set_data([100 * p["err_new"]], [100 * p["nfr"]])
-    _, err, nfr, _, _ = explorer.curve(method, p["beta"])
-    artists["curve"].set_data(100 * err, 100 * nfr)
-    for bar, h in zip(artists["bars"], 100 * p["nf_class"]):
-        bar.set_height(h)
-    for bar, h in zip(artists["bars_base"], 100 * p["baseline"]["nf_class"]):
-        bar.set_height(h)
-    artists["pf"].set_ydata(100 * p["pf_class"])
-    artists["title"].set_text(f"flips by true class: {METHOD_LABELS[method]}")
-    return p
-
-
-def _dynamic(artists):
-    return [artists[k] for k in ("ring", "curve", "pf", "title")] + list(artists["bars_base"]) \
-        + list(artists["bars"])
-
-
-class PCTExplorerView:
-    """Widgets for a PCTExplorer: ``.controls`` (a VBox) and ``.output`` (an Output holding the figure).
+class PCTView(ExplorerView):
+    """Widgets over a PCTModel: method, lambda (or ensemble size) and beta; a summary line; the figure.
 
     The static parts of the figure are rendered once; a change of the controls redraws only the
-    ring, the selected curve, the bars and the title onto that background (Agg blitting) and
-    sends the PNG to an HTML widget, so a redraw takes tens of milliseconds.
+    ring, the selected curve, the bars and the title onto that background (``BlitFigure``).
+
+    Args:
+        model: a PCTModel.
+        method, knob, beta: the initial selection (knob: lambda, or ensemble size).
     """
 
-    def __init__(self, explorer, method="fd_lm", knob=None, beta=None):
+    def __init__(self, model, method="fd_lm", knob=None, beta=None):
         import ipywidgets as w
 
-        self.explorer = explorer
-        method = method if method in explorer.methods else explorer.methods[0]
-        self.method = w.Dropdown(options=[(METHOD_LABELS[m], m) for m in explorer.methods], value=method,
+        from gracekit.pct.plots import dynamic_artists, explorer_figure
+        from gracekit.viz.blit import BlitFigure
+
+        super().__init__(model)
+        method = method if method in model.methods else model.methods[0]
+        self.method = w.Dropdown(options=[(METHOD_LABELS[m], m) for m in model.methods], value=method,
                                  description="method")
         self.knob = w.IntSlider(min=0, max=0, value=0, description="lambda", readout=False,
                                 continuous_update=True)
         self.knob_label = w.Label()
         self.beta = w.Dropdown(options=[0.0], value=0.0, description="beta")
         self.summary = w.HTML()
-        self.controls = w.VBox([w.HBox([self.method, self.beta]), w.HBox([self.knob, self.knob_label]),
-                                self.summary])
-        self.image = w.HTML()
-        self.output = w.Output()
-        self.fig, self._artists = _explorer_figure(explorer, pyplot=False)
-        self._blit = BlitFigure(self.fig, _dynamic(self._artists))
+        self.fig, self._artists = explorer_figure(model, pyplot=False)
+        self.blit = BlitFigure(self.fig, dynamic_artists(self._artists))
         self._busy = False
         self._sync_options(method, knob, beta)
         self.method.observe(self._on_method, names="value")
         self.knob.observe(self._on_change, names="value")
         self.beta.observe(self._on_change, names="value")
-        self.output.append_display_data(self.image)
-        self.update()
+        self._assemble([w.HBox([self.method, self.beta]), w.HBox([self.knob, self.knob_label]), self.summary])
 
     def _sync_options(self, method, knob=None, beta=None):
         self._busy = True
-        knobs, betas = self.explorer.knobs(method), self.explorer.betas(method)
+        knobs, betas = self.model.knobs(method), self.model.betas(method)
         self.knob.max = len(knobs) - 1
         self.knob.value = int(np.argmin([abs(k - knob) for k in knobs])) if knob is not None else 0
         self.knob.description = "ens. size" if method == "ensemble" else "lambda"
         self.knob.disabled = len(knobs) == 1
         self.beta.options = [(f"{b:g}", b) for b in betas]
-        default = self.explorer.default_beta if self.explorer.default_beta in betas else betas[0]
+        default = self.model.default_beta if self.model.default_beta in betas else betas[0]
         self.beta.value = min(betas, key=lambda b: abs(b - (default if beta is None else beta)))
         self.beta.disabled = len(betas) == 1
         self._busy = False
@@ -232,29 +168,19 @@ class PCTExplorerView:
         if not self._busy:
             self.update()
 
-    def state(self):
-        """The current (method, knob value, beta)."""
+    def _compute(self):
         method = self.method.value
-        return method, self.explorer.knobs(method)[self.knob.value], self.beta.value
+        knob = self.model.knobs(method)[self.knob.value]
+        return {"method": method, "knob": knob, "beta": self.beta.value,
+                "point": self.model.point(method, knob, self.beta.value)}
 
-    def update(self):
-        """Look up the selected point, refresh the text and the figure; return the point."""
-        method, knob, beta = self.state()
-        p = _show_point(self.explorer, self._artists, method, knob, beta)
-        self.knob_label.value = (f"{knob:g} models" if method == "ensemble" else f"lambda = {knob:g}")
-        self.summary.value = _summary_html(method, p)
-        self.image.value = f'<img src="data:image/png;base64,{self.render_png()}"/>'
-        return p
+    def _draw(self, st):
+        from gracekit.pct.plots import show_point
 
-    def render_png(self):
-        """Blit the changing artists onto the cached background; return the PNG as base64 text."""
-        import base64
-
-        return base64.b64encode(self._blit.png()).decode()
-
-
-def _by_gid(ax, gid):
-    return next(line for line in ax.lines if line.get_gid() == gid)
+        show_point(self.model, self._artists, st["method"], st["knob"], st["beta"])
+        self.knob_label.value = (f"{st['knob']:g} models" if st["method"] == "ensemble"
+                                 else f"lambda = {st['knob']:g}")
+        self.summary.value = _summary_html(st["method"], st["point"])
 
 
 def _summary_html(method, p):
@@ -267,19 +193,14 @@ def _summary_html(method, p):
             f"{100 * p['relative_nfr_change']:+.0f}%")
 
 
-def show(records, method="fd_lm", knob=None, beta=None):
-    """Build and display the explorer for sweep records; return the view.
+def show(model, method="fd_lm", knob=None, beta=None):
+    """Build and display the trade-off explorer of a PCTModel; return the view.
 
     Args:
-        records: PC-training sweep records (``load_records`` or ``run_pct_sweep``).
+        model: a PCTModel (``PCTModel(load_records(...)[0])`` or ``PCTModel(run_pct_sweep(...))``).
         method, knob, beta: the initial selection.
     Returns:
-        the PCTExplorerView.
+        the PCTView.
     Used in: notebooks/02_pc_training.py
     """
-    import ipywidgets as w
-    from IPython.display import display
-
-    view = PCTExplorerView(PCTExplorer(records), method, knob, beta)
-    display(w.VBox([view.controls, view.output]))
-    return view
+    return display_view(PCTView(model, method, knob, beta))

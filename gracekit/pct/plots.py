@@ -1,12 +1,15 @@
-"""Static figures of notebook 02: the accuracy-versus-NFR trade-off and flips by true class."""
+"""Figures of notebook 02: the accuracy-versus-NFR trade-off, flips by true class, the explorer's figure.
+
+Trade-off axes follow the kit's convention (``gracekit.viz.style``): error on x, NFR on y.
+"""
 import numpy as np
 
-__all__ = ["plot_tradeoff", "plot_class_flips", "METHOD_LABELS"]
+from gracekit.viz.style import FLIP_COLORS, HIGHLIGHT, method_color, method_marker, tradeoff_axes
+
+__all__ = ["plot_tradeoff", "plot_class_flips", "plot_pct_explorer", "METHOD_LABELS"]
 
 METHOD_LABELS = {"none": "unconstrained", "naive": "naive reweighting", "kd": "plain distillation (LM)",
                  "fd_lm": "FD-LM", "fd_kl": "FD-KL", "ensemble": "ensembles (both sides)"}
-_COLORS = {"none": "black", "naive": "tab:gray", "kd": "tab:blue", "fd_lm": "tab:red",
-           "fd_kl": "tab:orange", "ensemble": "tab:green"}
 
 
 def plot_tradeoff(curves, highlight=None, ax=None, title="Err_new vs NFR (mean ± sd over seeds)"):
@@ -23,16 +26,14 @@ def plot_tradeoff(curves, highlight=None, ax=None, title="Err_new vs NFR (mean �
     fig, ax = _fig_ax(ax)
     for i, (label, (err, nfr, err_sd, nfr_sd)) in enumerate(curves.items()):
         key = next((k for k, v in METHOD_LABELS.items() if v == label), label)
-        color = _COLORS.get(key, f"C{i}")
         err, nfr = 100 * np.asarray(err, float), 100 * np.asarray(nfr, float)
         ax.errorbar(err, nfr, xerr=100 * np.asarray(err_sd, float), yerr=100 * np.asarray(nfr_sd, float),
-                    marker="o", ms=4, lw=1.2, capsize=2, color=color, label=label,
-                    ls="-" if len(err) > 1 else "none")
-    (ring,) = ax.plot([], [], "o", ms=14, mfc="none", mec="k", mew=2, zorder=5, gid="highlight")
+                    marker=method_marker(key), ms=4, lw=1.2, capsize=2, color=method_color(key, f"C{i}"),
+                    label=label, ls="-" if len(err) > 1 else "none")
+    (ring,) = ax.plot([], [], "o", ms=14, mfc="none", mec=HIGHLIGHT, mew=2, zorder=5, gid="highlight")
     if highlight is not None:
         ring.set_data([100 * highlight[0]], [100 * highlight[1]])
-    ax.set_xlabel("error of the new model, Err_new (%)")
-    ax.set_ylabel("negative flip rate, NFR (%)")
+    tradeoff_axes(ax)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="upper right")
     return fig
@@ -55,16 +56,16 @@ def plot_class_flips(nf_class, pf_class=None, nf_baseline=None, ax=None, title="
     k = np.arange(len(nf))
     if nf_baseline is not None:
         ax.bar(k - 0.2, 100 * np.asarray(nf_baseline, float), 0.4, color="lightgray", label="NFR, unconstrained")
-    ax.bar(k + 0.2, nf, 0.4, color="tab:red", label="NFR, selected")
+    ax.bar(k + 0.2, nf, 0.4, color=FLIP_COLORS["negative"], label="NFR, selected")
     ax.set_xticks(k)
     ax.set_xlabel("true class")
     ax.set_ylabel("negative flips (% of class)")
     ax.set_title(title, fontsize=10)
     if pf_class is not None:
         ax2 = ax.twinx()
-        ax2.plot(k, 100 * np.asarray(pf_class, float), "s--", color="tab:green", ms=4, label="PFR, selected",
-                 gid="pf")
-        ax2.set_ylabel("positive flips (% of class)", color="tab:green")
+        ax2.plot(k, 100 * np.asarray(pf_class, float), "s--", color=FLIP_COLORS["positive"], ms=4,
+                 label="PFR, selected", gid="pf")
+        ax2.set_ylabel("positive flips (% of class)", color=FLIP_COLORS["positive"])
         ax2.set_ylim(0, max(1.0, 120 * float(np.max(pf_class))))
         ax2.grid(False)
     ax.legend(fontsize=7, loc="upper left")
@@ -78,3 +79,76 @@ def _fig_ax(ax):
 
     fig, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
     return fig, ax
+
+
+def plot_pct_explorer(model, method="fd_lm", knob=None, beta=None):
+    """The explorer's figure for one choice: trade-off curves with the point ringed, and per-class flips.
+
+    Args:
+        model: a ``gracekit.pct.explorer.PCTModel``.
+        method, knob, beta: the point to show (knob: lambda, or ensemble size).
+    Returns:
+        the matplotlib Figure.
+    Used in: notebooks/02_pc_training.py
+    """
+    fig, artists = explorer_figure(model)
+    show_point(model, artists, method, knob, beta)
+    return fig
+
+
+def explorer_figure(model, pyplot=True):
+    """Figure with the static parts drawn, and a dict of the artists that change with the selection."""
+    if pyplot:  # shown by the notebook's inline backend like any other figure
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(10, 3.8), dpi=72)
+    else:  # private to the explorer view, never shown by pyplot
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(10, 3.8), dpi=72)
+    fig.subplots_adjust(left=0.06, right=0.94, bottom=0.14, top=0.91, wspace=0.28)
+    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
+    plot_tradeoff({METHOD_LABELS[m]: model.curve(m)[1:] for m in model.methods}, ax=ax1)
+    other = [b for b in (model.betas("fd_lm") if "fd_lm" in model.methods else []) if b != model.default_beta]
+    for i, b in enumerate(other):
+        _, err, nfr, _, _ = model.curve("fd_lm", b)
+        ax1.plot(100 * err, 100 * nfr, ":", color=method_color("fd_lm"), lw=0.8, alpha=0.6,
+                 label="FD-LM, other β (dotted)" if i == 0 else None)
+    if other:
+        ax1.legend(fontsize=7, loc="upper right")
+    (sel,) = ax1.plot([], [], "-", color=HIGHLIGHT, lw=2.5, alpha=0.35)
+    k = len(model.baseline["nf_class"])
+    plot_class_flips(np.zeros(k), np.zeros(k), np.zeros(k), ax=ax2)
+    pts = list(model.points.values())
+    ax2.set_ylim(0, 110 * max(max(p["nf_class"].max() for p in pts), 1e-3))
+    pf_ax = fig.axes[-1]
+    pf_ax.set_ylim(0, 110 * max(max(p["pf_class"].max() for p in pts), 1e-3))
+    artists = {"ring": _by_gid(ax1, "highlight"), "curve": sel, "title": ax2.title,
+               "bars_base": ax2.containers[0], "bars": ax2.containers[-1], "pf": _by_gid(pf_ax, "pf"),
+               "fig": fig}
+    return fig, artists
+
+
+def show_point(model, artists, method, knob, beta):
+    """Move the changing artists of ``explorer_figure`` to one point; return the model's point."""
+    p = model.point(method, knob, beta)
+    artists["ring"].set_data([100 * p["err_new"]], [100 * p["nfr"]])
+    _, err, nfr, _, _ = model.curve(method, p["beta"])
+    artists["curve"].set_data(100 * err, 100 * nfr)
+    for bar, h in zip(artists["bars"], 100 * p["nf_class"]):
+        bar.set_height(h)
+    for bar, h in zip(artists["bars_base"], 100 * p["baseline"]["nf_class"]):
+        bar.set_height(h)
+    artists["pf"].set_ydata(100 * p["pf_class"])
+    artists["title"].set_text(f"flips by true class: {METHOD_LABELS[method]}")
+    return p
+
+
+def dynamic_artists(artists):
+    """The artists of ``explorer_figure`` that a change of selection redraws."""
+    return [artists[k] for k in ("ring", "curve", "pf", "title")] + list(artists["bars_base"]) \
+        + list(artists["bars"])
+
+
+def _by_gid(ax, gid):
+    return next(line for line in ax.lines if line.get_gid() == gid)

@@ -3,22 +3,19 @@
 Pick a true class (Dropdown) and an overlap region (ToggleButtons: negative flips, positive flips,
 both wrong, ...); the figure highlights both and the table lists the matching samples, most
 confident first, with their images when the report has them. The computation is a plain object
-(``ReportModel``, tested headlessly); the view (``ReportExplorer``) has ``.controls`` and ``.output``
-and redraws precomputed data only (the highlights are blitted over a cached background); the table
-of instances is ``.table`` (an HTML widget).
+(``ReportModel``, tested headlessly); the view (``ReportView``) has ``.controls`` and ``.output``
+(the figure and ``.table``, an HTML widget) and redraws precomputed data only (the highlights are
+blitted over a cached background); ``show`` builds and displays one.
 """
 import base64
 import html
 import io
-import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 
-from gracekit.viz.blit import BlitFigure
-from gracekit.report.plots import plot_class_flips, plot_error_overlap
+from gracekit.viz.explorer import ExplorerView, display_view
 
-__all__ = ["ReportModel", "ReportExplorer", "show_report_explorer"]
+__all__ = ["ReportModel", "ReportView", "show", "REGION_LABELS"]
 
 REGION_LABELS = {"negative flips": "negative", "positive flips": "positive", "both wrong": "both_wrong",
                  "disagree": "disagree", "any error": "any_error"}
@@ -55,6 +52,11 @@ class ReportModel:
             raise ValueError(f"cls must be a class index in [0, {len(self.class_names)}), got {cls!r}")
         return int(cls)
 
+    def state(self, region="negative", cls=None):
+        """The numbers the view shows for a region and a true class: region, class index, indices, count."""
+        idx = self.select(region, cls)
+        return {"region": region, "cls": self.class_index(cls), "indices": idx, "count": len(idx)}
+
     def select(self, region="negative", cls=None):
         """Indices of the samples in ``region`` (a key of gracekit.report.REGIONS) of true class ``cls``."""
         return self.report.instances(region, self.class_index(cls))
@@ -74,6 +76,8 @@ class ReportModel:
         if self.report.images is None:
             return None
         if i not in self._thumbs:
+            import matplotlib.pyplot as plt
+
             buf = io.BytesIO()
             img = np.asarray(self.report.images[i], dtype=float)
             plt.imsave(buf, img, cmap="gray_r" if img.ndim == 2 else None, format="png")
@@ -102,50 +106,54 @@ class ReportModel:
         return (f"<p>{head}</p><table style='border-collapse:collapse'><tr>{th}</tr>{''.join(cells)}</table>")
 
 
-class ReportExplorer:
-    """Dropdown (class) + ToggleButtons (region) over the overlap figure, per-class bars and the table."""
+class ReportView(ExplorerView):
+    """Dropdown (class) + ToggleButtons (region) over the overlap figure, per-class bars and the table.
+
+    Args:
+        model: a ReportModel.
+        region: the initial region (a value of ``REGION_LABELS``); cls: the initial true class.
+    """
 
     def __init__(self, model, region="negative", cls=None):
         import ipywidgets as w
+        import matplotlib.pyplot as plt
 
-        self.model = model
+        from gracekit.report.plots import plot_class_flips, plot_error_overlap
+        from gracekit.viz.blit import BlitFigure
+        from gracekit.viz.style import BAND
+
+        super().__init__(model)
         names = ["all classes"] + model.class_names
         self.class_box = w.Dropdown(options=names, value=names[0] if cls is None else
                                     model.class_names[model.class_index(cls)], description="true class")
         inv = {v: k for k, v in REGION_LABELS.items()}
+        if region not in inv:
+            raise ValueError(f"region must be one of {list(inv)}, got {region!r}")
         self.region_box = w.ToggleButtons(options=list(REGION_LABELS), value=inv[region], description="region")
         self.html = w.HTML()
         self.table = w.HTML()
-        self.controls = w.VBox([w.HBox([self.class_box]), self.region_box, self.html])
-        self.image = w.HTML()
-        self.output = w.Output()
-        self.output.append_display_data(self.image)
         rep = model.report
         self.fig, (self.ax_venn, self.ax_bars) = plt.subplots(
             1, 2, figsize=(10, 3.4), dpi=80, gridspec_kw={"width_ratios": [1, 1.5]})
         plt.close(self.fig)
-        counts = {**rep.flips.counts}
-        plot_error_overlap(counts, rep.n, ax=self.ax_venn)
+        plot_error_overlap({**rep.flips.counts}, rep.n, ax=self.ax_venn)
         plot_class_flips(rep.flips.per_class, model.class_names, ax=self.ax_bars)
         self.fig.tight_layout()
         self._venn_texts = {key: t for key, t in zip(("positive", "both_wrong", "negative"), self.ax_venn.texts[:3])}
-        self._band = self.ax_bars.axvspan(-0.5, 0.5, color="#ffd54f", alpha=0.35, zorder=0, visible=False)
+        self._band = self.ax_bars.axvspan(-0.5, 0.5, color=BAND, alpha=0.35, zorder=0, visible=False)
         # only the highlights change: redraw them over the figure drawn once
         bars = [p for p in self.ax_bars.patches if p is not self._band]  # drawn again, over the band
         self.blit = BlitFigure(self.fig, [*self._venn_texts.values(), self._band, *bars])
-        self.state, self.last_redraw_ms = None, float("nan")
-        self.class_box.observe(lambda _: self.update(), names="value")
-        self.region_box.observe(lambda _: self.update(), names="value")
-        self.update()
+        self._assemble([w.HBox([self.class_box]), self.region_box, self.html], extras=[self.table],
+                       watch=[self.class_box, self.region_box])
 
-    def update(self):
-        """Read the controls, redraw the highlights and the table; records ``last_redraw_ms``."""
-        start = time.perf_counter()
-        m = self.model
-        region = REGION_LABELS[self.region_box.value]
-        cls = m.class_index(self.class_box.value)
-        idx = m.select(region, cls)
-        self.state = {"region": region, "cls": cls, "indices": idx}
+    def _compute(self):
+        return self.model.state(REGION_LABELS[self.region_box.value], self.class_box.value)
+
+    def _draw(self, st):
+        from gracekit.viz.style import FLIP_COLORS
+
+        m, region, cls = self.model, st["region"], st["cls"]
         for key, t in self._venn_texts.items():
             on = key == region or (region == "any_error")
             t.set_bbox(dict(boxstyle="round", fc="white", ec=t.get_color(), lw=2.5) if on else None)
@@ -155,35 +163,22 @@ class ReportExplorer:
                 self._band.set_x(cls - 0.5)
             else:
                 self._band.set_xy([[cls - 0.5, 0], [cls - 0.5, 1], [cls + 0.5, 1], [cls + 0.5, 0], [cls - 0.5, 0]])
-        self.image.value = f'<img src="data:image/png;base64,{base64.b64encode(self.render_png()).decode()}"/>'
         r = m.report.flips.rates
         self.html.value = (f"error {100 * r['err_old']:.2f}% → {100 * r['err_new']:.2f}% &nbsp; "
-                           f"<span style='color:#d62728'>NFR {100 * r['nfr']:.2f}%</span> &nbsp; "
-                           f"<span style='color:#2ca02c'>PFR {100 * r['pfr']:.2f}%</span> &nbsp; "
+                           f"<span style='color:{FLIP_COLORS['negative']}'>NFR {100 * r['nfr']:.2f}%</span> &nbsp; "
+                           f"<span style='color:{FLIP_COLORS['positive']}'>PFR {100 * r['pfr']:.2f}%</span> &nbsp; "
                            f"relative NFR {r['relative_nfr']:.2f} &nbsp; BTC {r['btc']:.3f} &nbsp; BEC {r['bec']:.3f}"
                            f"<br><i>{html.escape(m.report.verdict)}</i>")
         self.table.value = m.table_html(region, cls)
-        self.last_redraw_ms = 1000 * (time.perf_counter() - start)
-        return self.state
-
-    def render_png(self):
-        """The current figure as PNG bytes (what the notebook shows)."""
-        return self.blit.png()
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        import ipywidgets as w
-        display(w.VBox([self.controls, self.output, self.table]))
 
 
-def show_report_explorer(report, region="negative", cls=None, max_rows=12):
-    """Build and display the comparison widget for an UpdateReport; returns it (tests set its controls).
+def show(model, region="negative", cls=None):
+    """Build and display the comparison widget of a ReportModel; return the view.
 
+    Args:
+        model: a ReportModel (``ReportModel(update_report(...), max_rows=12)``).
+        region: the initial region ("negative", "positive", "both_wrong", "disagree", "any_error").
+        cls: the initial true class (index or name; None for all classes).
     Used in: notebooks/06_your_update.py
     """
-    from IPython.display import display
-
-    explorer = ReportExplorer(ReportModel(report, max_rows=max_rows), region=region, cls=cls)
-    display(explorer)
-    return explorer
+    return display_view(ReportView(model, region=region, cls=cls))

@@ -7,12 +7,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Circle
 
-from gracekit.flips.plots import FLIP_COLORS
+from gracekit.viz.style import BAND, FLIP_COLORS, MODEL_COLORS, REFERENCE
 
 __all__ = ["report_figures", "plot_error_overlap", "plot_class_flips", "plot_flip_confusion", "plot_flip_examples",
            "circle_overlap_distance"]
 
-OLD_COLOR, NEW_COLOR = "#1f77b4", "#ff7f0e"
+OLD_COLOR, NEW_COLOR = MODEL_COLORS["old"], MODEL_COLORS["new"]
 
 
 def _text(s, n=18):
@@ -92,7 +92,7 @@ def plot_error_overlap(counts, n=None, highlight=None, ax=None):
     if "both_right" in counts:
         foot += f"\nboth right (outside): {int(counts['both_right']):,}"
     ax.set_title("Where the two models' errors overlap", fontsize=10)
-    ax.text(0.5, -0.02, foot, transform=ax.transAxes, ha="center", va="top", fontsize=7.5, color="#555555")
+    ax.text(0.5, -0.02, foot, transform=ax.transAxes, ha="center", va="top", fontsize=7.5, color=REFERENCE)
     span = max(x1 + r1, x2 + r2) - min(x1 - r1, x2 - r2)
     ax.set_xlim(min(x1 - r1, x2 - r2) - 0.1 * span, max(x1 + r1, x2 + r2) + 0.1 * span)
     ax.set_ylim(-max(r1, r2) - 0.3, max(r1, r2) + 0.3)
@@ -125,7 +125,7 @@ def plot_class_flips(per_class, class_names=None, highlight=None, ax=None):
     ax.bar(x + 0.2, pos, 0.4, color=FLIP_COLORS["positive"], label="positive flips")
     if highlight is not None and highlight in ks:
         i = ks.index(highlight)
-        ax.axvspan(i - 0.5, i + 0.5, color="#ffd54f", alpha=0.35, zorder=0)
+        ax.axvspan(i - 0.5, i + 0.5, color=BAND, alpha=0.35, zorder=0)
     ax.set_xticks(x)
     ax.set_xticklabels([_text(s, 12) for s in names], rotation=45 if len(ks) > 8 else 0,
                        ha="right" if len(ks) > 8 else "center", fontsize=8)

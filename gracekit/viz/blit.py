@@ -4,7 +4,6 @@ A slider move restores the cached background, draws the changing ("animated") ar
 and encodes the canvas as a quickly compressed PNG. That keeps a redraw to tens of milliseconds
 on a laptop CPU, where a full ``savefig`` of a busy figure takes hundreds.
 """
-import base64
 import io
 
 import numpy as np
@@ -41,7 +40,3 @@ class BlitFigure:
         buf = io.BytesIO()
         Image.fromarray(np.asarray(self.canvas.buffer_rgba())).save(buf, format="PNG", compress_level=1)
         return buf.getvalue()
-
-    def html_img(self):
-        """Redraw and return an ``<img>`` tag with the PNG inlined (for an HTML widget)."""
-        return f'<img src="data:image/png;base64,{base64.b64encode(self.png()).decode()}"/>'

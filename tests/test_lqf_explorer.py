@@ -7,8 +7,9 @@ import torch
 matplotlib.use("Agg")
 
 from gracekit.lqf.solver import make_lqf_mlp, transfer_model  # noqa: E402
-from gracekit.lqf.explorer import (HeadInitExplorer, HeadInitModel, layer_kernel_shares,  # noqa: E402
-                               plot_convergence, plot_head_init, plot_layer_shares)
+from gracekit.lqf.explorer import HeadInitModel, HeadInitView  # noqa: E402
+from gracekit.lqf.linearize import layer_kernel_shares  # noqa: E402
+from gracekit.lqf.plots import plot_convergence, plot_head_init, plot_layer_shares  # noqa: E402
 
 
 def toy_model():
@@ -47,20 +48,24 @@ def test_model_state_and_bad_inputs():
         HeadInitModel([0.1], {"relu": [0.5]}, {"relu": [[0.5, 0.5]]}, {"relu": 0.5}, {"relu": 0.5}, ["head"])
 
 
-def test_explorer_blits_and_tracks_controls(no_full_redraw):
-    ex = HeadInitExplorer(toy_model())
-    with no_full_redraw():  # both backbones' figures are drawn once, when the explorer is built
-        ex.slider.value = 0
-        assert "0.01" in ex.html.value and "50.0%" in ex.html.value
-        assert ex.bars[-1].get_height() == pytest.approx(98.0)
-        first = ex.render_png()
-        ex.activation.value = "leaky_relu"
-        assert "55.0%" in ex.html.value and ex.bars[-1].get_height() == pytest.approx(96.0)
-        assert ex.render_png() != first
+def test_view_shows_the_model_state_and_only_blits(no_full_redraw):
+    model = toy_model()
+    view = HeadInitView(model)
+    with no_full_redraw():  # both backbones' figures are drawn once, when the view is built
+        view.slider.value = 0
+        assert view.state["acc"] == model.state("relu", 0)["acc"] == 0.5
+        np.testing.assert_array_equal(view.state["shares"], model.shares["relu"][0])
+        assert "0.01" in view.html.value and "50.0%" in view.html.value
+        assert view.bars[-1].get_height() == pytest.approx(98.0)
+        first = view.image.value
+        view.activation.value = "leaky_relu"
+        assert view.state["acc"] == 0.55 and view.state["head_share"] == 0.96
+        assert "55.0%" in view.html.value and view.bars[-1].get_height() == pytest.approx(96.0)
+        assert view.image.value != first
         for i in (1, 2, 0, 1):
-            ex.slider.value = i
-            assert ex.last_redraw_ms == ex.last_redraw_ms and len(ex.output.outputs) == 1
-    assert ex.render_png()[:4] == b"\x89PNG"
+            view.slider.value = i
+            assert view.state["std"] == model.stds[i] and np.isfinite(view.last_redraw_ms)
+    assert view.image.value[:4] == b"\x89PNG"
 
 
 def test_plots_return_figures_and_validate():

@@ -1,5 +1,3 @@
-import base64
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -7,9 +5,10 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from gracekit.edge import explorer as edge_view  # noqa: E402
-from gracekit.edge.explorer import (EdgeBudget, EdgeBudgetView, plot_accuracy_vs_flops,  # noqa: E402
-                                plot_latency_vs_flops, summarize)
+from gracekit.edge.explorer import EdgeBudgetModel, EdgeBudgetView  # noqa: E402
+from gracekit.edge.plots import plot_accuracy_vs_flops, plot_budget_candidates, plot_latency_vs_flops  # noqa: E402
+from gracekit.edge.sweep import summarize  # noqa: E402
+from gracekit.viz.style import METHOD_COLORS  # noqa: E402
 
 COSTS = {"cloud": {"flops": 24e6, "params": 270_000, "latency_ms": {"1": 0.8, "64": 64.0}},
          "4x8x8x8": {"flops": 0.3e6, "params": 3_600, "latency_ms": {"1": 0.2, "64": 6.4}},
@@ -33,7 +32,7 @@ def _records():
 
 
 def _budget():
-    return EdgeBudget.from_rows(summarize(_records(), COSTS, grid=False), COSTS, method="bct")
+    return EdgeBudgetModel.from_rows(summarize(_records(), COSTS, grid=False), COSTS, method="bct")
 
 
 def test_summarize_means_and_sds_over_seeds():
@@ -65,7 +64,7 @@ def test_budget_picks_best_edge_under_budget_with_hand_checked_speedups():
     assert b.cheapest_within(0.10)["arch"] == "16x32x32x32"
     assert b.cheapest_within(0.20)["arch"] == "8x16x16x16"
     assert b.cheapest_within(0.01) is None
-    own = EdgeBudget([{"name": "a", "flops": 1e6, "edge_cloud": 0.80, "cloud_cloud": 0.82}], paragon=0.9,
+    own = EdgeBudgetModel([{"name": "a", "flops": 1e6, "edge_cloud": 0.80, "cloud_cloud": 0.82}], paragon=0.9,
                      cloud_flops=2e6)
     assert own.cheapest_within(0.03)["name"] == "a"  # the gap uses the candidate's own gallery draws
     assert own.summary(1e6)["gap_points"] == pytest.approx(-2.0)
@@ -74,23 +73,27 @@ def test_budget_picks_best_edge_under_budget_with_hand_checked_speedups():
     with pytest.raises(ValueError, match="gap"):
         b.cheapest_within(float("nan"))
     with pytest.raises(ValueError, match="candidates"):
-        EdgeBudget([], 0.8, 1e6)
+        EdgeBudgetModel([], 0.8, 1e6)
     with pytest.raises(ValueError, match="compatible"):
-        EdgeBudget.from_rows(summarize(_records(), COSTS), COSTS, method="independent")
+        EdgeBudgetModel.from_rows(summarize(_records(), COSTS), COSTS, method="independent")
 
 
-def test_view_blits_headlessly(no_full_redraw):
-    view = EdgeBudgetView(_budget(), start=2e6)
-    assert "8/16/16/16" in view.summary.value and view.image.value.startswith('<img src="data:image/png;base64,')
-    png = base64.b64decode(view.image.value.split(",", 1)[1].split('"')[0])
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+def test_view_follows_the_budget_and_only_blits(no_full_redraw):
+    model = _budget()
+    view = EdgeBudgetView(model, start=2e6)
+    assert view.state["choice"]["arch"] == "8x16x16x16" and "8/16/16/16" in view.summary.value
+    assert view.image.value[:8] == b"\x89PNG\r\n\x1a\n"
     with no_full_redraw():
         for value in (np.log10(0.2), np.log10(0.35), np.log10(5.0), np.log10(24.0)):
             view.slider.value = float(value)
-    assert "16/32/32/32" in view.summary.value and "6.0x fewer FLOPs" in view.summary.value
+    s = view.state
+    assert s["budget"] == pytest.approx(24e6) and s["choice"]["arch"] == "16x32x32x32"
+    assert s["flops_speedup"] == pytest.approx(6.0) and s["gap_points"] == pytest.approx(-6.0)
+    assert s == model.summary(view.budget)  # the view shows the model's numbers
+    assert "6.0x fewer FLOPs" in view.summary.value
+    assert view._ring.get_xdata()[0] == pytest.approx(4e6)
     view.slider.value = view.slider.min
-    assert "no edge fits" not in view.summary.value  # the smallest edge fits at the slider's minimum
-    assert hasattr(view.controls, "children") and len(view.output.outputs) == 1
+    assert view.state["choice"]["arch"] == "4x8x8x8"  # the smallest edge fits at the slider's minimum
 
 
 def test_plots_return_figures_and_validate():
@@ -108,5 +111,8 @@ def test_plots_return_figures_and_validate():
         plot_accuracy_vs_flops({"x": ([0, 1], [0.1, 0.2])})
     with pytest.raises(ValueError, match="latency"):
         plot_latency_vs_flops([1, 2], {1: [0.1]})
+    fig = plot_budget_candidates(_budget().candidates, 0.84, 24e6)
+    assert fig.axes[0].lines[0].get_color() == METHOD_COLORS["bct"]
+    with pytest.raises(ValueError, match="candidates"):
+        plot_budget_candidates([], 0.84, 24e6)
     matplotlib.pyplot.close("all")
-    assert set(edge_view.__all__) >= {"show", "EdgeBudget", "EdgeBudgetView"}

@@ -5,8 +5,9 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from gracekit.bct.explorer import (BCTSweep, BCTSweepView, plot_backfill, plot_cross_model_matrix,  # noqa: E402
-                               plot_lambda_sweep)
+from gracekit.bct.explorer import BCTSweepModel, BCTSweepView  # noqa: E402
+from gracekit.bct.plots import plot_backfill, plot_cross_model_matrix, plot_lambda_sweep  # noqa: E402
+from gracekit.viz.style import METHOD_COLORS  # noqa: E402
 
 
 def _sweep():
@@ -15,12 +16,12 @@ def _sweep():
         M = np.full((3, 3), 0.01)
         M[0, 0], M[1, 1], M[2, 2], M[2, 0] = 0.5, 0.7, 0.72, new_old
         mats.append(M)
-    return BCTSweep([0.1, 3.0], mats)
+    return BCTSweepModel([0.1, 3.0], mats)
 
 
 def test_sweep_model_computes_gain_and_verdict():
     base = _sweep()
-    sw = BCTSweep.from_records([{"lam": 3.0, "matrix": base.matrices[1]}, {"lam": 0.1, "matrix": base.matrices[0]}])
+    sw = BCTSweepModel.from_records([{"lam": 3.0, "matrix": base.matrices[1]}, {"lam": 0.1, "matrix": base.matrices[0]}])
     lo, hi = sw.at(0), sw.at(1)
     assert sw.lambdas == [0.1, 3.0]
     assert lo["passes"] is False and lo["gain"] == pytest.approx((0.30 - 0.5) / 0.2)
@@ -29,20 +30,31 @@ def test_sweep_model_computes_gain_and_verdict():
     with pytest.raises(ValueError, match="i must"):
         sw.at(2)
     with pytest.raises(ValueError, match="matrices"):
-        BCTSweep([1.0], np.zeros((2, 3, 3)))
+        BCTSweepModel([1.0], np.zeros((2, 3, 3)))
     with pytest.raises(ValueError, match="records"):
-        BCTSweep.from_records([])
+        BCTSweepModel.from_records([])
 
 
-def test_view_shows_precomputed_images_on_slider_change(no_full_redraw):
-    view = BCTSweepView(_sweep(), start=0)
-    assert view.slider.max == 1 and "fails" in view.text.value
-    assert len(view.pngs) == 2 and all(p[:4] == b"\x89PNG" for p in view.pngs) and view.pngs[0] != view.pngs[1]
+def test_view_shows_the_selected_matrix_and_only_blits(no_full_redraw):
+    sweep = _sweep()
+    view = BCTSweepView(sweep, start=0)
+    assert view.slider.max == 1 and view.state["passes"] is False and "fails" in view.text.value
+    first = view.image.value
+    assert first[:4] == b"\x89PNG"
     with no_full_redraw():
         view.slider.value = 1
-    assert "λ = 3" in view.label.value and "PASSES" in view.text.value
-    assert len(view.output.outputs) == 1 and view.image.value.startswith('<img src="data:image/png;base64,')
-    assert hasattr(view.controls, "children") and hasattr(view.output, "clear_output")
+    assert view.state["lam"] == 3.0 and view.state["gain"] == pytest.approx(0.25) and view.state["passes"]
+    assert "λ = 3" in view.label.value and "PASSES" in view.text.value and view.image.value != first
+    # the cell colours and the numbers written in are those of the selected lambda
+    np.testing.assert_allclose(view.cells.get_array(), sweep.matrices[1])
+    assert view.numbers[2 * 3 + 0].get_text() == "0.550"
+
+
+def test_lambda_sweep_uses_the_kit_colours():
+    fig = plot_lambda_sweep([0.1, 1], [0.3, 0.6], 0.5)
+    assert fig.axes[0].containers[0].lines[0].get_color() == METHOD_COLORS["bct"]
+    fig = plot_backfill([0, 1], {"independent": [0.1, 0.7], "BCT": [0.5, 0.7]})
+    assert [line.get_color() for line in fig.axes[0].lines] == [METHOD_COLORS["independent"], METHOD_COLORS["bct"]]
 
 
 def test_plots_return_figures_and_validate():

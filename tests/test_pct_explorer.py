@@ -1,4 +1,3 @@
-import base64
 import json
 from pathlib import Path
 
@@ -8,9 +7,11 @@ import pytest
 
 matplotlib.use("Agg")
 
-from gracekit.datasets import shipped
+from gracekit.datasets import shipped  # noqa: E402
 from gracekit.pct import explorer as pct_view  # noqa: E402
-from gracekit.sweeps import load_records# noqa: E402
+from gracekit.pct import plots as pct_plots  # noqa: E402
+from gracekit.sweeps import load_records  # noqa: E402
+from gracekit.viz.style import METHOD_COLORS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = shipped("pct_sweep.json")
@@ -40,7 +41,7 @@ def records():
 
 
 def test_explorer_points_by_hand(records):
-    ex = pct_view.PCTExplorer(records)
+    ex = pct_view.PCTModel(records)
     assert ex.methods == ["none", "naive", "fd_lm", "ensemble"]
     assert ex.knobs("fd_lm") == [0.001, 0.01, 0.1] and ex.betas("fd_lm") == [1.0, 5.0]
     assert ex.knobs("ensemble") == [1, 3, 5]
@@ -62,44 +63,52 @@ def test_explorer_points_by_hand(records):
 
 def test_explorer_bad_input(records):
     with pytest.raises(ValueError, match="records"):
-        pct_view.PCTExplorer([])
+        pct_view.PCTModel([])
     with pytest.raises(ValueError, match="fields"):
-        pct_view.PCTExplorer([{"method": "none"}])
+        pct_view.PCTModel([{"method": "none"}])
     with pytest.raises(ValueError, match="baseline"):
-        pct_view.PCTExplorer([r for r in records if r["method"] != "none"])
+        pct_view.PCTModel([r for r in records if r["method"] != "none"])
     with pytest.raises(ValueError, match="method"):
-        pct_view.PCTExplorer(records).point("bct")
+        pct_view.PCTModel(records).point("bct")
 
 
 def test_view_reacts_to_controls_and_blits(records, no_full_redraw):
-    view = pct_view.PCTExplorerView(pct_view.PCTExplorer(records), method="fd_lm", knob=0.01, beta=5.0)
-    assert view.state() == ("fd_lm", 0.01, 5.0)
-    assert "FD-LM" in view.summary.value and view.image.value.startswith('<img src="data:image/png;base64,')
-    png = base64.b64decode(view.image.value.split(",", 1)[1].split('"')[0])
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    model = pct_view.PCTModel(records)
+    view = pct_view.PCTView(model, method="fd_lm", knob=0.01, beta=5.0)
+    st = view.state
+    assert (st["method"], st["knob"], st["beta"]) == ("fd_lm", 0.01, 5.0)
+    assert st["point"]["nfr"] == pytest.approx(0.015 * 1.05)  # the seed mean of the records
+    assert "FD-LM" in view.summary.value and view.image.value[:8] == b"\x89PNG\r\n\x1a\n"
     before = view.image.value
     with no_full_redraw():
         for m in ("ensemble", "naive", "fd_lm"):
             view.method.value = m
         assert view.knob.description == "lambda" and view.beta.disabled is False
         view.knob.value = 2
-    assert view.state()[1] == 0.1 and "lambda = 0.1" in view.knob_label.value
-    assert view.image.value != before
-    view.method.value = "ensemble"
+    assert view.state["knob"] == 0.1 and "lambda = 0.1" in view.knob_label.value
+    assert view.state["point"]["err_new"] == pytest.approx(0.2) and view.image.value != before
+    # the ring sits at (Err_new, NFR) in percent: error on x, NFR on y
+    ring = view._artists["ring"]
+    assert ring.get_xdata()[0] == pytest.approx(20.0) and ring.get_ydata()[0] == pytest.approx(100 * 0.008 * 1.05)
+    with no_full_redraw():
+        view.method.value = "ensemble"
     assert view.knob.description == "ens. size" and view.beta.disabled is True
     view.knob.value = 2
+    assert view.state["knob"] == 5 and view.state["point"]["nfr"] == pytest.approx(0.015)
     assert "5 models" in view.knob_label.value and "ensembles" in view.summary.value
-    assert isinstance(view.controls, __import__("ipywidgets").VBox)
-    assert len(view.output.outputs) == 1
 
 
 def test_static_figures(records):
-    ex = pct_view.PCTExplorer(records)
-    fig = pct_view.plot_pct_explorer(ex, "ensemble", 3)
+    model = pct_view.PCTModel(records)
+    fig = pct_plots.plot_pct_explorer(model, "ensemble", 3)
     assert len(fig.axes) == 3
-    fig2 = pct_view.plot_tradeoff({"a": ([0.1, 0.2], [0.03, 0.01], [0, 0], [0, 0])}, highlight=(0.1, 0.03))
-    assert fig2.axes[0].get_xlabel().startswith("error")
-    fig3 = pct_view.plot_class_flips([0.01, 0.02], [0.1, 0.2], [0.03, 0.03])
+    fig2 = pct_plots.plot_tradeoff({"FD-LM": ([0.1, 0.2], [0.03, 0.01], [0, 0], [0, 0]),
+                                    "FD-KL": ([0.1, 0.2], [0.02, 0.01], [0, 0], [0, 0])}, highlight=(0.1, 0.03))
+    ax = fig2.axes[0]
+    assert ax.get_xlabel().startswith("error") and "NFR" in ax.get_ylabel()
+    colors = [c.lines[0].get_color() for c in ax.containers]
+    assert colors == [METHOD_COLORS["fd_lm"], METHOD_COLORS["fd_kl"]] and colors[0] != colors[1]
+    fig3 = pct_plots.plot_class_flips([0.01, 0.02], [0.1, 0.2], [0.03, 0.03])
     assert len(fig3.axes) == 2
 
 
@@ -108,7 +117,7 @@ def test_shipped_sweep_is_small_and_complete():
     records, meta = load_records(SWEEP)
     assert meta["made_by"].startswith("tools/make_pct_sweep.py") and len(meta["seeds"]) >= 3
     assert meta["setup"]["n_test"] >= 10_000
-    ex = pct_view.PCTExplorer(records)
+    ex = pct_view.PCTModel(records)
     assert set(ex.methods) == {"none", "naive", "kd", "fd_lm", "fd_kl", "ensemble"}
     assert ex.knobs("ensemble") == [1, 3, 5]
     assert all(p["n"] == len(meta["seeds"]) for p in ex.points.values())

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from gracekit.report import update_report
-from gracekit.report.explorer import ReportExplorer, ReportModel
+from gracekit.report.explorer import ReportModel, ReportView
 
 
 @pytest.fixture(scope="module")
@@ -44,31 +44,34 @@ def test_table_escapes_and_shows_images(report):
 
 
 def test_controls_drive_the_view(report):
-    ex = ReportExplorer(ReportModel(report))
+    ex = ReportView(ReportModel(report))
     assert ex.state["region"] == "negative" and ex.state["cls"] is None
-    before_table, before_png = ex.table.value, ex.render_png()
+    assert ex.state["count"] == report.flips.counts["negative_flips"]
+    before_table, before_png = ex.table.value, ex.image.value
     ex.class_box.value = "owl"
     assert ex.state["cls"] == 3 and (report.y_true[ex.state["indices"]] == 3).all()
+    assert ex.state["count"] == report.flips.per_class[3]["negative_flips"]
+    assert f"<b>{ex.state['count']:,}</b> samples" in ex.table.value
     assert ex.table.value != before_table and ex._band.get_visible()
-    assert ex.render_png() != before_png
+    assert ex.image.value != before_png
     ex.region_box.value = "positive flips"
     assert ex.state["region"] == "positive"
     assert len(ex.state["indices"]) == report.flips.per_class[3]["positive_flips"]
     ex.class_box.value = "all classes"
     assert ex.state["cls"] is None and not ex._band.get_visible()
-    assert ex.last_redraw_ms == ex.last_redraw_ms
+    assert np.isfinite(ex.last_redraw_ms)
 
 
 def test_control_changes_only_blit(report, no_full_redraw):
     """Every state, seen before or not, redraws the highlights over the cached figure."""
-    ex = ReportExplorer(ReportModel(report))
+    ex = ReportView(ReportModel(report))
     pngs = set()
     with no_full_redraw():
         for region in ("positive flips", "both wrong", "negative flips"):
             ex.region_box.value = region
             for name in ["cat", "dog", "owl", "emu", "all classes"]:
                 ex.class_box.value = name
-                pngs.add(ex.render_png())
+                pngs.add(ex.image.value)
     assert len(pngs) == 15  # each (region, class) looks different
 
 
