@@ -129,7 +129,7 @@ class EdgeBudgetView(ExplorerView):
         self._ring = ax.plot([], [], "o", ms=16, mfc="none", mec=HIGHLIGHT, mew=2)[0]
         self._title = ax.set_title("16/32/32/32: -0.0 pts, 0.0x fewer FLOPs", fontsize=9)  # room for it
         self.fig.tight_layout()
-        self.blit = BlitFigure(self.fig, [self._vline, self._ring, self._title])
+        self.blit = BlitFigure(self.fig, [self._vline, self._ring, self._title, ax.get_legend()])  # legend on top
         self._assemble([w.HBox([self.slider, self.label]), self.summary], watch=[self.slider])
 
     @property

@@ -12,7 +12,7 @@ METHOD_LABELS = {"none": "unconstrained", "naive": "naive reweighting", "kd": "p
                  "fd_lm": "FD-LM", "fd_kl": "FD-KL", "ensemble": "ensembles (both sides)"}
 
 
-def plot_tradeoff(curves, highlight=None, ax=None, title="Err_new vs NFR (mean ± sd over seeds)"):
+def plot_tradeoff(curves, highlight=None, ax=None, title="NFR against Err_new (mean ± sd over seeds)"):
     """Draw Err_new (x) against NFR (y) for several methods, both in %.
 
     Args:
@@ -125,7 +125,7 @@ def explorer_figure(model, pyplot=True):
     pf_ax.set_ylim(0, 110 * max(max(p["pf_class"].max() for p in pts), 1e-3))
     artists = {"ring": _by_gid(ax1, "highlight"), "curve": sel, "title": ax2.title,
                "bars_base": ax2.containers[0], "bars": ax2.containers[-1], "pf": _by_gid(pf_ax, "pf"),
-               "fig": fig}
+               "legends": [lg for lg in (ax1.get_legend(), ax2.get_legend()) if lg], "fig": fig}
     return fig, artists
 
 
@@ -147,7 +147,7 @@ def show_point(model, artists, method, knob, beta):
 def dynamic_artists(artists):
     """The artists of ``explorer_figure`` that a change of selection redraws."""
     return [artists[k] for k in ("ring", "curve", "pf", "title")] + list(artists["bars_base"]) \
-        + list(artists["bars"])
+        + list(artists["bars"]) + artists["legends"]  # legends last: they stay on top
 
 
 def _by_gid(ax, gid):

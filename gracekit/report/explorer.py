@@ -143,7 +143,8 @@ class ReportView(ExplorerView):
         self._band = self.ax_bars.axvspan(-0.5, 0.5, color=BAND, alpha=0.35, zorder=0, visible=False)
         # only the highlights change: redraw them over the figure drawn once
         bars = [p for p in self.ax_bars.patches if p is not self._band]  # drawn again, over the band
-        self.blit = BlitFigure(self.fig, [*self._venn_texts.values(), self._band, *bars])
+        legend = [self.ax_bars.get_legend()] if self.ax_bars.get_legend() else []  # stays on top of the bars
+        self.blit = BlitFigure(self.fig, [*self._venn_texts.values(), self._band, *bars, *legend])
         self._assemble([w.HBox([self.class_box]), self.region_box, self.html], extras=[self.table],
                        watch=[self.class_box, self.region_box])
 
