@@ -125,7 +125,7 @@ def explorer_figure(model, pyplot=True):
     pf_ax.set_ylim(0, 110 * max(max(p["pf_class"].max() for p in pts), 1e-3))
     artists = {"ring": _by_gid(ax1, "highlight"), "curve": sel, "title": ax2.title,
                "bars_base": ax2.containers[0], "bars": ax2.containers[-1], "pf": _by_gid(pf_ax, "pf"),
-               "legends": [lg for lg in (ax1.get_legend(), ax2.get_legend()) if lg], "fig": fig}
+               "legends": [ax2.get_legend()] if ax2.get_legend() else [], "fig": fig}
     return fig, artists
 
 
