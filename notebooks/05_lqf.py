@@ -369,7 +369,7 @@ for act, net in backbones.items():
 # %%
 explorer_model = lqf_view.HeadInitModel(HEAD_STDS, head_acc, head_shares, {a: r[0] for a, r in refs.items()},
                                {a: r[1] for a, r in refs.items()}, names)
-explorer = lqf_view.show(explorer_model, "relu", index=0)
+explorer = lqf_view.show(explorer_model, activation="relu", index=0)
 
 # %%
 # The same content as a static figure, for readers without a live kernel

@@ -129,7 +129,7 @@ def head_init_redraws(n_moves=20):
     shares = {a: [list(s / s.sum()) for s in rng.uniform(0.1, 1, (len(stds), 3))] for a in acts}
     model = HeadInitModel(stds, {a: list(rng.uniform(0.6, 0.75, len(stds))) for a in acts}, shares,
                           {a: 0.66 for a in acts}, {a: 0.72 for a in acts}, ["layer 1", "layer 2", "head"])
-    ex = HeadInitView(model, "relu", index=0)
+    ex = HeadInitView(model, activation="relu", index=0)
     n = len(stds)
     return _time_moves(ex.slider, [(i + 1) % n for i in range(n_moves)])
 

@@ -68,7 +68,7 @@ class BCTSweepView(ExplorerView):
         start: index of the initial lambda (default the middle one).
     """
 
-    def __init__(self, model, start=None):
+    def __init__(self, model, *, start=None):
         import ipywidgets as W
         import matplotlib.pyplot as plt
 
@@ -106,9 +106,9 @@ class BCTSweepView(ExplorerView):
         self.text.value = f"<b>{self.model.describe(self.slider.value)}</b>"
 
 
-def show(model, start=None):
+def show(model, *, start=None):
     """Build and display the lambda-sweep explorer of a BCTSweepModel; return the view.
 
     Used in: notebooks/03_bct_faces.py
     """
-    return display_view(BCTSweepView(model, start))
+    return display_view(BCTSweepView(model, start=start))

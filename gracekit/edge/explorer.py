@@ -23,7 +23,7 @@ class EdgeBudgetModel:
         cloud_flops: the cloud's FLOPs per query; cloud_latency_ms: {batch size: ms} of the cloud.
     """
 
-    def __init__(self, candidates, paragon, cloud_flops, cloud_latency_ms=None):
+    def __init__(self, candidates, paragon, cloud_flops, *, cloud_latency_ms=None):
         self.candidates = sorted([dict(c) for c in candidates], key=lambda c: c["flops"])
         if not self.candidates:
             raise ValueError("candidates must hold at least one edge")
@@ -37,14 +37,15 @@ class EdgeBudgetModel:
         self.cloud_latency_ms = {int(b): float(v) for b, v in (cloud_latency_ms or {}).items()}
 
     @classmethod
-    def from_rows(cls, rows, costs, method=None):
+    def from_rows(cls, rows, costs, *, method=None):
         """Build from ``summarize`` rows (of one ``method``, or every method when None) and the costs."""
         rows = [r for r in rows if method is None or r["method"] == method]
         rows = [r for r in rows if r["method"] != "independent"]
         if not rows:
             raise ValueError(f"no compatible rows for method={method!r}")
         c = costs["cloud"]
-        return cls(rows, float(np.mean([r["cloud_cloud"] for r in rows])), c["flops"], c.get("latency_ms"))
+        paragon = float(np.mean([r["cloud_cloud"] for r in rows]))
+        return cls(rows, paragon, c["flops"], cloud_latency_ms=c.get("latency_ms"))
 
     @property
     def budget_range(self):
@@ -105,7 +106,7 @@ class EdgeBudgetView(ExplorerView):
         start: the initial budget in FLOPs (default the middle of the slider's range).
     """
 
-    def __init__(self, model, start=None):
+    def __init__(self, model, *, start=None):
         import ipywidgets as w
         import matplotlib.pyplot as plt
 
@@ -153,11 +154,11 @@ class EdgeBudgetView(ExplorerView):
                              f"{c['name']}: {s['gap_points']:+.1f} pts, {s['flops_speedup']:.1f}x fewer FLOPs")
 
 
-def show(model, start=None):
+def show(model, *, start=None):
     """Build and display the query-budget explorer of an EdgeBudgetModel; return the view.
 
     Args:
         model: an ``EdgeBudgetModel``; start: initial budget in FLOPs.
     Used in: notebooks/04_edge_cloud.py
     """
-    return display_view(EdgeBudgetView(model, start))
+    return display_view(EdgeBudgetView(model, start=start))

@@ -12,7 +12,7 @@ def _arch(widths):
     return "x".join(str(int(w)) for w in widths)
 
 
-def summarize(records, costs, grid=None):
+def summarize(records, costs, *, grid=None):
     """Mean and sd over seeds of each (architecture, method), joined with its query cost.
 
     Args:

@@ -77,7 +77,7 @@ class BlendView(ExplorerView):
         alpha: the initial blend weight.
     """
 
-    def __init__(self, model, alpha=1.0):
+    def __init__(self, model, *, alpha=1.0):
         import ipywidgets as w
         import matplotlib.pyplot as plt
 
@@ -133,7 +133,7 @@ class BlendView(ExplorerView):
             texts[1].set_text(f"negative flips ({st['negative'].sum():,})")
 
 
-def show(model, alpha=1.0):
+def show(model, *, alpha=1.0):
     """Build and display the blend explorer of a BlendModel; return the view.
 
     Used in: notebooks/01_negative_flips.py

@@ -63,7 +63,7 @@ class HeadInitView(ExplorerView):
         index: the initial head-scale index (default the middle one).
     """
 
-    def __init__(self, model, activation=None, index=None):
+    def __init__(self, model, *, activation=None, index=None):
         import ipywidgets as w
 
         super().__init__(model)
@@ -122,7 +122,7 @@ class HeadInitView(ExplorerView):
         view["title"].set_text(f"who carries the tangent kernel (std {st['std']:g})")
 
 
-def show(model, activation=None, index=None):
+def show(model, *, activation=None, index=None):
     """Build and display the head-init explorer of a HeadInitModel; return the view.
 
     Used in: notebooks/05_lqf.py

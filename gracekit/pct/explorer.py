@@ -123,7 +123,7 @@ class PCTView(ExplorerView):
         method, knob, beta: the initial selection (knob: lambda, or ensemble size).
     """
 
-    def __init__(self, model, method="fd_lm", knob=None, beta=None):
+    def __init__(self, model, *, method="fd_lm", knob=None, beta=None):
         import ipywidgets as w
 
         from gracekit.pct.plots import dynamic_artists, explorer_figure
@@ -193,7 +193,7 @@ def _summary_html(method, p):
             f"{100 * p['relative_nfr_change']:+.0f}%")
 
 
-def show(model, method="fd_lm", knob=None, beta=None):
+def show(model, *, method="fd_lm", knob=None, beta=None):
     """Build and display the trade-off explorer of a PCTModel; return the view.
 
     Args:
@@ -203,4 +203,4 @@ def show(model, method="fd_lm", knob=None, beta=None):
         the PCTView.
     Used in: notebooks/02_pc_training.py
     """
-    return display_view(PCTView(model, method, knob, beta))
+    return display_view(PCTView(model, method=method, knob=knob, beta=beta))

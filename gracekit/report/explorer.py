@@ -114,7 +114,7 @@ class ReportView(ExplorerView):
         region: the initial region (a value of ``REGION_LABELS``); cls: the initial true class.
     """
 
-    def __init__(self, model, region="negative", cls=None):
+    def __init__(self, model, *, region="negative", cls=None):
         import ipywidgets as w
         import matplotlib.pyplot as plt
 
@@ -173,7 +173,7 @@ class ReportView(ExplorerView):
         self.table.value = m.table_html(region, cls)
 
 
-def show(model, region="negative", cls=None):
+def show(model, *, region="negative", cls=None):
     """Build and display the comparison widget of a ReportModel; return the view.
 
     Args:

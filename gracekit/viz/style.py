@@ -18,8 +18,9 @@ This module imports no plotting library: it only holds names and hex colours.
 """
 import re
 
-__all__ = ["FLIP_COLORS", "MODEL_COLORS", "CLASS_COLORS", "CLASS_FILLS", "METHOD_COLORS", "METHOD_MARKERS", "HIGHLIGHT", "BAND", "REFERENCE",
-           "ERR_LABEL", "NFR_LABEL", "method_color", "method_marker", "tradeoff_axes"]
+__all__ = ["FLIP_COLORS", "MODEL_COLORS", "CLASS_COLORS", "CLASS_FILLS", "METHOD_COLORS", "METHOD_MARKERS",
+           "HIGHLIGHT", "BAND", "REFERENCE", "ERR_LABEL", "NFR_LABEL", "method_color", "method_marker",
+           "tradeoff_axes"]
 
 FLIP_COLORS = {"negative": "#d62728", "positive": "#2ca02c"}
 MODEL_COLORS = {"old": "#1f77b4", "new": "#ff7f0e"}
