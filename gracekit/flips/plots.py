@@ -49,7 +49,7 @@ def plot_data_2d(X, y, ax=None, title=None, max_points=2000, seed=0):
 
 
 def plot_flip_map(X, y_true, y_old, y_new, extent=None, grid_old=None, grid_new=None, ax=None,
-                  title=None):
+                  title=None, kinds=("positive", "negative")):
     """Decision regions of the new model, the old model's boundary, and the flips on top.
 
     Args:
@@ -57,9 +57,14 @@ def plot_flip_map(X, y_true, y_old, y_new, extent=None, grid_old=None, grid_new=
         extent, grid_old, grid_new: outputs of ``decision_grid`` for the old and new model (labels).
         ax: optional axes to draw into.
         title: optional title.
+        kinds: which flips to draw, of "positive" and "negative". Both kinds crowd the same band where
+            the classes overlap, so one panel per kind shows their ratio best (the explorer draws both).
     Returns:
         the Figure. Negative flips (old right, new wrong) are red crosses, positive flips green dots.
     """
+    kinds = tuple(kinds)
+    if not kinds or set(kinds) - {"positive", "negative"}:
+        raise ValueError(f"kinds must name 'positive' and/or 'negative', got {kinds!r}")
     X, y_true, y_old, y_new = map(np.asarray, (X, y_true, y_old, y_new))
     if not (len(X) == len(y_true) == len(y_old) == len(y_new)):
         raise ValueError("X, y_true, y_old and y_new must have the same length")
@@ -74,10 +79,12 @@ def plot_flip_map(X, y_true, y_old, y_new, extent=None, grid_old=None, grid_new=
                    linewidths=1.2, linestyles="--")
     neg = (y_old == y_true) & (y_new != y_true)
     pos = (y_old != y_true) & (y_new == y_true)
-    ax.scatter(X[pos, 0], X[pos, 1], s=9, color=FLIP_COLORS["positive"], alpha=0.7,
-               label=f"positive flips ({pos.sum():,})")
-    ax.scatter(X[neg, 0], X[neg, 1], s=14, marker="x", color=FLIP_COLORS["negative"],
-               label=f"negative flips ({neg.sum():,})")
+    if "positive" in kinds:
+        ax.scatter(X[pos, 0], X[pos, 1], s=9, color=FLIP_COLORS["positive"], alpha=0.7,
+                   label=f"positive flips ({pos.sum():,})")
+    if "negative" in kinds:
+        ax.scatter(X[neg, 0], X[neg, 1], s=14, marker="x", color=FLIP_COLORS["negative"],
+                   label=f"negative flips ({neg.sum():,})")
     ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
     ax.set_title(title or "new regions (fill), old boundary (dashed), flips")
     return fig
