@@ -175,7 +175,9 @@ OLD_CSV, NEW_CSV = shipped("examples/old.csv"), shipped("examples/new.csv")  # t
 y_true, y_old, y_new, names, ids = load_report_inputs(old=OLD_CSV, new=NEW_CSV)
 mine = update_report(y_true, y_old, y_new, class_names=names, ids=ids, title="my update")
 print(mine)
-mine.to_html(OUT / "my_report.html")
+my_page = OUT / "my_report.html"
+mine.to_html(my_page)  # also returns the page's text; the cell does not echo it
+print(f"wrote {my_page} ({my_page.stat().st_size / 1024:.0f} KB)")
 
 # %% [markdown]
 # Bad files get one clear line and exit code 2, so a script or a CI job can stop on them. Here the
@@ -230,9 +232,12 @@ plt.show()
 for t in range(1, len(M)):
     print(f"phi_{t + 1} queries: predecessor's gallery {M[t, t - 1]:.3f} (vs its own score {M[t - 1, t - 1]:.3f}), "
           f"phi_1's gallery {M[t, 0]:.3f} (vs {M[0, 0]:.3f})")
+n_pass = sum(M[i, j] > M[j, j] for i in range(len(M)) for j in range(i))
+print(f"{n_pass} of {len(M) * (len(M) - 1) // 2} cells below the diagonal pass the criterion (outlined)")
 
 # %% [markdown]
-# Outlined cells pass BCT's criterion M(φi, φj) > M(φj, φj). Below the diagonal, read along the
+# A cell below the diagonal is outlined when it passes BCT's criterion M(φi, φj) > M(φj, φj) (the
+# line above counts them). Below the diagonal, read along the
 # row: how well φt's queries search older galleries. Against the predecessor's gallery BCT scores
 # far above chance (0.1 for ten classes) but, at this toy scale and λ = 10, below the
 # predecessor's own score: the strict criterion is demanding (notebook 03 shows how it depends on

@@ -21,6 +21,10 @@ REGION_LABELS = {"negative flips": "negative", "positive flips": "positive", "bo
                  "disagree": "disagree", "any error": "any_error"}
 
 
+# table cells are padded and ruled: adjacent columns (an id, then a class) never run together
+_CELL = "style='padding:2px 10px;border-bottom:1px solid #ddd;text-align:left'"
+
+
 class ReportModel:
     """Filters of an UpdateReport: which samples lie in a region and class, as table rows.
 
@@ -100,9 +104,10 @@ class ReportModel:
             img = (f"<td><img style='width:32px;image-rendering:pixelated' "
                    f"src='data:image/png;base64,{self.thumbnail(row['index'])}'></td>") if has_img else ""
             conf = "" if np.isnan(row["confidence"]) else f"{row['confidence']:.3f}"
-            cells.append(f"<tr>{img}<td>{e(row['id'])}</td><td>{e(row['true'])}</td><td>{e(row['old'])}</td>"
-                         f"<td>{e(row['new'])}</td><td>{conf}</td></tr>")
-        th = ("<th></th>" if has_img else "") + "<th>id</th><th>true</th><th>old</th><th>new</th><th>conf.</th>"
+            cells.append(f"<tr>{img}" + "".join(f"<td {_CELL}>{v}</td>" for v in (
+                e(row['id']), e(row['true']), e(row['old']), e(row['new']), conf)) + "</tr>")
+        th = ("<th></th>" if has_img else "") + "".join(f"<th {_CELL}>{h}</th>"
+                                                       for h in ("id", "true", "old", "new", "conf."))
         return (f"<p>{head}</p><table style='border-collapse:collapse'><tr>{th}</tr>{''.join(cells)}</table>")
 
 
