@@ -12,7 +12,8 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "gracekit"
 TOPICS = {"flips", "pct", "bct", "edge", "lqf", "report", "chain", "scale", "beyond_pct", "beyond_bct"}
-PRESENTATION = {"plots", "explorer", "html", "text", "cli", "gate_format", "__main__"}
+PRESENTATION = {"plots", "explorer", "html", "text", "cli", "gate_cli", "compat_cli", "gate_format", "compat_format",
+                "__main__"}
 # what computing code must never import: figures and widgets (a report object may render itself as
 # text or HTML through its renderers, like pandas' to_html)
 DRAWING = {"plots", "explorer"}

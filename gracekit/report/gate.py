@@ -7,9 +7,9 @@ not flip more than that). Every metric comes with an interval (``gracekit.report
 check fails only when the excess over its budget is entirely above zero (``strict=True`` compares the
 point estimates instead). The same checks run on every slice (per true class by default, plus any
 attribute columns given): a slice that regresses beyond the budget fails the gate even when the
-average passes. Slices with fewer than ``min_slice_size`` samples are listed but not judged, and the
-slice intervals are Bonferroni-corrected over the slice checks (``correction="none"`` turns it off),
-so that many small slices do not fail a harmless update by chance.
+average passes. Slices under ``min_slice_size`` samples are listed, not judged; slice intervals are
+Bonferroni-corrected (``correction="none"`` turns it off) so that many small slices do not fail a
+harmless update by chance.
 """
 from dataclasses import asdict, dataclass, field
 
