@@ -8,8 +8,7 @@ check fails only when the excess over its budget is entirely above zero (``stric
 point estimates instead). The same checks run on every slice (per true class by default, plus any
 attribute columns given): a slice that regresses beyond the budget fails the gate even when the
 average passes. Slices under ``min_slice_size`` samples are listed, not judged; slice intervals are
-Bonferroni-corrected (``correction="none"`` turns it off) so that many small slices do not fail a
-harmless update by chance.
+Bonferroni-corrected (``correction="none"``: off) lest many small slices fail a harmless update.
 """
 from dataclasses import asdict, dataclass, field
 
