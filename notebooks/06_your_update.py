@@ -53,6 +53,7 @@ from sklearn.neighbors import KNeighborsClassifier
 import gracekit
 from gracekit.chain import experiment as chain
 from gracekit.chain import plots as chain_plots
+from gracekit.chain import summary as chain_summary
 from gracekit.claims import claim
 from gracekit.datasets import make_multiclass
 from gracekit.exercises import check
@@ -239,7 +240,7 @@ print(done.stderr.strip(), "\nexit code", done.returncode)
 # %%
 start = time.perf_counter()
 live = chain.run_chains(CHAIN_SETUP, seeds=[SEED], methods=LIVE_METHODS, progress=True)
-live_summary = chain.summarize_chains(live)
+live_summary = chain_summary.summarize_chains(live)
 print(f"trained {len(LIVE_METHODS)} chain(s) of {len(CHAIN_SETUP.sizes)} models "
       f"(training sizes {CHAIN_SETUP.sizes}) in {time.perf_counter() - start:.0f} s")
 M = live_summary["bct"]["pair"]
@@ -264,7 +265,7 @@ print(f"{n_pass} of {len(M) * (len(M) - 1) // 2} cells below the diagonal pass t
 # %%
 CHAIN_FILE = shipped("chain_results.json")  # precomputed full-size chains (3 seeds)
 records, meta = load_records(CHAIN_FILE)
-summary = chain.summarize_chains(records)
+summary = chain_summary.summarize_chains(records)
 print(f"loaded {len(records)} records made by {meta['made_by']} (seeds {meta['seeds']}, training sizes "
       f"{meta['setup']['sizes']}, {meta['setup']['n_test']:,} test points); the full run took "
       f"{meta['seconds'] / 60:.1f} min on {meta['threads']} CPU thread")

@@ -1,6 +1,8 @@
 """Regenerate gracekit/data/chain_results.json: notebook 06's chain of five models phi_1 -> ... -> phi_5.
 
 Usage: python tools/make_chain.py [--fast] [--seeds 0 1 2] [--out gracekit/data/chain_results.json]
+       python tools/make_chain.py --growing --seeds 0 1 2 3 4 --out gracekit/data/chain_growing.json
+           (each update a wider model on more data; independent, BCT and L2 against all predecessors)
        python tools/make_chain.py --report gracekit/data/chain_results.json   (prints the benchmark tables)
 Every method of gracekit.chain.METHODS, every seed: about 1-2 minutes per seed on one CPU thread;
 models are cached (gracekit.cache_dir()), so a rerun is quick.
@@ -19,8 +21,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import gracekit  # noqa: E402
-from gracekit.chain.experiment import METHODS, ChainSetup, run_chains, setup_dict, summarize_chains  # noqa: E402
-from gracekit.sweeps import load_records, save_records# noqa: E402
+from gracekit.chain.experiment import GROWING_METHODS, METHODS, ChainSetup, run_chains, setup_dict  # noqa: E402
+from gracekit.chain.summary import summarize_chains  # noqa: E402
+from gracekit.sweeps import load_records, save_records  # noqa: E402
 
 
 def report(path):
@@ -71,6 +74,7 @@ def report(path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="FAST-mode sizes (a quick check)")
+    parser.add_argument("--growing", action="store_true", help="the growing chain (ChainSetup().growing())")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "gracekit" / "data" / "chain_results.json"))
     parser.add_argument("--report", metavar="JSON", help="print the tables of an existing results file")
@@ -78,20 +82,22 @@ def main(argv=None):
     if args.report:
         return report(args.report)
     torch.set_num_threads(1)
-    setup = ChainSetup().fast() if args.fast else ChainSetup()
+    setup = ChainSetup().growing() if args.growing else ChainSetup()
+    setup = setup.fast() if args.fast else setup
+    methods = GROWING_METHODS if args.growing else METHODS
     start = time.perf_counter()
     records, timings = [], {}
     for seed in args.seeds:
         t0 = time.perf_counter()
-        records += run_chains(setup, seeds=[seed], progress=False)
+        records += run_chains(setup, seeds=[seed], methods=methods, progress=False)
         timings[seed] = round(time.perf_counter() - t0, 1)
         print(f"seed {seed} done in {timings[seed]:.0f} s", flush=True)
     for r in records:
         for k in ("top1", "err", "nfr_prev", "nfr_first", "self_top1"):
             if k in r:
                 r[k] = round(float(r[k]), 5)
-    meta = {"made_by": "tools/make_chain.py" + (" --fast" if args.fast else ""), "seeds": args.seeds,
-            "setup": setup_dict(setup), "methods": list(METHODS), "seconds": round(time.perf_counter() - start, 1),
+    meta = {"made_by": "tools/make_chain.py" + (" --growing" if args.growing else "") + (" --fast" if args.fast else ""), "seeds": args.seeds,
+            "setup": setup_dict(setup), "methods": list(methods), "seconds": round(time.perf_counter() - start, 1),
             "timings": timings, "threads": 1, "torch": torch.__version__, "python": platform.python_version(),
             "gracekit": gracekit.__version__,
             "note": "seed s: phi_1 and every model of step t use seed s + 100 t; data make_multiclass(seed=0)"}

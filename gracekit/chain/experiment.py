@@ -11,7 +11,12 @@ training set grows at every step, and step t trains phi_t in one of five ways:
 * ``fd``: from scratch with focal distillation towards phi_{t-1}'s logits (Yan et al., CVPR 2021);
 * ``finetune``: starting from phi_{t-1}'s weights, no constraint;
 * ``bcwi``: fine-tune as above, then interpolate the weights,
-  theta_t = alpha * theta_{t-1} + (1 - alpha) * theta_finetuned (Schumann et al. 2023).
+  theta_t = alpha * theta_{t-1} + (1 - alpha) * theta_finetuned (Schumann et al. 2023);
+* ``l2_all``: from scratch with a feature-level constraint, the squared distance of phi_t's embedding
+  to *every* earlier model's embedding of the same inputs (a binding constraint that piles up).
+
+``ChainSetup.growing()`` makes each model wider than its predecessor (``widths``), as real updates
+do; then only the methods that train from scratch apply (not fine-tune or BCWI).
 
 ``chain_records`` scores every pair (query model i, gallery model j) of a chain by leave-one-out
 top-1 retrieval on the test set, and every model by its classification error and its flips against
@@ -25,20 +30,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gracekit.embedding_losses import influence_term
 from gracekit.cache import fingerprint
 from gracekit.datasets import make_multiclass
-from gracekit.embedding_losses import margin_loss
+from gracekit.embedding_losses import influence_term, l2_term, margin_loss
 from gracekit.losses import focal_distillation
 from gracekit.metrics import flip_report
 from gracekit.models import make_mlp
 from gracekit.retrieval import similarity
 from gracekit.train import fit_cached, predict
 
-__all__ = ["MLPEmbedder", "ChainSetup", "METHODS", "loo_top1", "interpolate", "train_chain",
-           "chain_records", "run_chains", "summarize_chains", "setup_dict"]
+__all__ = ["MLPEmbedder", "ChainSetup", "METHODS", "GROWING_METHODS", "loo_top1", "interpolate", "train_chain",
+           "chain_records", "run_chains", "setup_dict"]
 
 METHODS = ("independent", "bct", "bct_all", "fd", "finetune", "bcwi")
+GROWING_METHODS = ("independent", "bct_all", "l2_all")
 
 
 class MLPEmbedder(nn.Module):
@@ -94,10 +99,21 @@ class ChainSetup:
     fd_lam: float = 0.03
     fd_beta: float = 5.0
     bcwi_alpha: float = 0.5
+    l2_lam: float = 10.0
+    widths: tuple = ()  # hidden width of phi_1..phi_T (two layers each); empty: every model uses `hidden`
 
     def fast(self):
         """FAST-mode sizes: a shorter chain of smaller sets, shorter training."""
-        return replace(self, sizes=(300, 600, 900, 1_200, 1_500), n_test=1_000, hidden=(64, 64), n_epochs=12)
+        return replace(self, sizes=(300, 600, 900, 1_200, 1_500), n_test=1_000, hidden=(64, 64), n_epochs=12,
+                       widths=tuple(w // 2 for w in self.widths))
+
+    def growing(self):
+        """The chain where each update is a wider model on more data, with 5,000 test points."""
+        return replace(self, widths=(32, 64, 128, 192, 256), n_test=5_000)
+
+    def hidden_at(self, step):
+        """Hidden layer sizes of phi_step (step counts from 1)."""
+        return (self.widths[step - 1],) * 2 if self.widths else tuple(self.hidden)
 
 
 def loo_top1(queries, gallery, y):
@@ -141,14 +157,16 @@ def _data(setup):
 
 
 def _train(setup, X, y, seed, key, init=None, prev=None, extra=None):
+    hidden = setup.hidden_at(key["step"])
+
     def make():
         if init is not None:
             m = copy.deepcopy(init).train()
             for p in m.parameters():  # a predecessor used as a frozen "old" model had its gradients off
                 p.requires_grad_(True)
             return m
-        return MLPEmbedder(X.shape[1], setup.hidden, setup.emb_dim, setup.n_classes, setup.scale, seed=seed)
-    key = {"name": "chain", **key, "hidden": list(setup.hidden), "emb_dim": setup.emb_dim,
+        return MLPEmbedder(X.shape[1], hidden, setup.emb_dim, setup.n_classes, setup.scale, seed=seed)
+    key = {"name": "chain", **key, "hidden": list(hidden), "emb_dim": setup.emb_dim,
            "scale": setup.scale, "margin": setup.margin}
     if init is not None:
         key["init"] = fingerprint(*init.state_dict().values())
@@ -169,8 +187,12 @@ def train_chain(method, *, setup=ChainSetup(), seed=0, first=None, data=None):
         list of T models (eval mode, CPU).
     Used in: notebooks/06_your_update.py
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in METHODS + GROWING_METHODS:
+        raise ValueError(f"method must be one of {METHODS + GROWING_METHODS[2:]}, got {method!r}")
+    if setup.widths and method not in GROWING_METHODS:
+        raise ValueError(f"models of growing width cannot be fine-tuned or interpolated: use one of {GROWING_METHODS}")
+    if setup.widths and len(setup.widths) != len(setup.sizes):
+        raise ValueError(f"widths must give one width per step ({len(setup.sizes)}), got {setup.widths}")
     X, y, _, _ = data if data is not None else _data(setup)
     n1 = setup.sizes[0]
     models = [first if first is not None else _train(setup, X[:n1], y[:n1], seed, {"step": 1})]
@@ -190,6 +212,14 @@ def train_chain(method, *, setup=ChainSetup(), seed=0, first=None, data=None):
             def extra(**kw):
                 return sum(term(**kw) for term in terms)
             m = _train(setup, Xt, yt, seed + 100 * t, {**key, "lam": setup.bct_lam,
+                                                       "olds": [fingerprint(*o.state_dict().values()) for o in models]},
+                       prev=prev, extra=extra)
+        elif method == "l2_all":  # a feature-level constraint against every earlier model
+            terms = [l2_term(o, lam=setup.l2_lam) for o in models]
+
+            def extra(**kw):
+                return sum(term(**kw) for term in terms)
+            m = _train(setup, Xt, yt, seed + 100 * t, {**key, "lam": setup.l2_lam,
                                                        "olds": [fingerprint(*o.state_dict().values()) for o in models]},
                        prev=prev, extra=extra)
         elif method == "fd":
@@ -250,29 +280,6 @@ def run_chains(setup=ChainSetup(), *, seeds=(0, 1, 2), methods=METHODS, progress
         models = train_chain(method, setup=setup, seed=seed, first=firsts[seed], data=data)
         recs += chain_records(models, X_test, y_test, method=method, seed=seed)
     return recs
-
-
-def summarize_chains(records):
-    """Mean and sd over seeds: {method: {"pair": T x T mean matrix, "pair_sd", "step": {field: (mean, sd) per step}}}."""
-    out = {}
-    for method in dict.fromkeys(r["method"] for r in records):
-        rs = [r for r in records if r["method"] == method]
-        T = max(r["query"] for r in rs if r["kind"] == "pair")
-        seeds = sorted({r["seed"] for r in rs})
-        M = np.full((len(seeds), T, T), np.nan)
-        for r in rs:
-            if r["kind"] == "pair":
-                M[seeds.index(r["seed"]), r["query"] - 1, r["gallery"] - 1] = r["top1"]
-        steps = {}
-        for f in ("err", "nfr_prev", "nfr_first", "self_top1"):
-            v = np.full((len(seeds), T), np.nan)
-            for r in rs:
-                if r["kind"] == "step":
-                    v[seeds.index(r["seed"]), r["step"] - 1] = r[f]
-            steps[f] = (v.mean(0), v.std(0, ddof=1) if len(seeds) > 1 else np.zeros(T))
-        out[method] = {"pair": M.mean(0), "pair_sd": M.std(0, ddof=1) if len(seeds) > 1 else np.zeros((T, T)),
-                       "step": steps, "n_seeds": len(seeds)}
-    return out
 
 
 def setup_dict(setup):
