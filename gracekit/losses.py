@@ -13,14 +13,25 @@ and D one of two distances between logit vectors (K classes):
 For large tau, tau^2 * KL -> 1/(2K) * ||dz - mean(dz)||^2, so the KL variant with the same lam
 pulls about 1/K as hard as logit matching: lam does not transfer between distances.
 
-Relation to the official code (amazon-science/regression-constraint-model-upgrade, losses.py):
+Relation to the official code (amazon-science/regression-constraint-model-upgrade, losses.py,
+``FocalDistillationLoss``). This module implements the paper's per-sample formula; the official code
+is **not** equivalent to it for the KL distance:
 * its filter is ``old_correct * filter_scale + filter_base``: filter_base = alpha, filter_scale =
   beta. The paper's setting is alpha=1, beta=5, but the CLI defaults are base 0, scale 1.
+* its KL variant multiplies a per-sample loss of shape (n,) by weights of shape (n, 1). Broadcasting
+  makes an (n, n) matrix whose mean is mean(weights) * mean(distance): the old-correct filter no
+  longer weighs each sample, it only rescales plain distillation by one number per batch (on the
+  batches of notebook 02 that is tens of percent away from the per-sample value). Called one sample
+  at a time (n = 1) it equals ``focal_distillation(..., distance="kl")`` to rounding (about 1e-12 in
+  float64). ``tests/test_losses.py`` re-implements the official broadcasting and shows both facts.
+* its L2 variant keeps the (n, K) shape, so the per-sample weights do apply there.
 * its KL is ``KLDivLoss(log_softmax(new/T), softmax(old/T))`` summed over classes times T^2, the
   same order as here (KL(p_old || p_new)); the paper writes the reverse order, which is
   equivalent at large T.
 * its L2 variant is ``MSELoss`` averaged over classes as well as the batch, which equals
   (2/K) * our "lm" distance: lam_official = lam_ours * K / 2.
+* at large tau, tau^2 * KL is about 1/K of our "lm" distance (centred logits), so equal pull needs
+  lam_lm = lam_kl / K.
 * it combines either ``CE + kd_loss_weight * FD`` or ``(1 - kd_alpha) * CE + kd_alpha * FD``.
 
 Plain distillation is alpha=1, beta=0. The naive PC loss (paper eq. 6) is F = 1[old correct],

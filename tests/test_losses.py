@@ -125,3 +125,53 @@ def test_bad_inputs_raise_clear_errors():
         focal_distillation(z, z, y, beta=-1.0)
     with pytest.raises(ValueError, match="reduction"):
         naive_pc(z, z, y, reduction="max")
+
+
+def _official_fd(z_new, z_old, gt, fd_alpha, fd_beta, distillation_type="kl", kl_temperature=100.0):
+    """A faithful re-implementation of the official FocalDistillationLoss.forward
+    (amazon-science/regression-constraint-model-upgrade, ConstrainedUpgrade/losses.py), focus
+    'old_correct', with its shapes: weights (n, 1); KL per-sample loss (n,); L2 loss (n, K)."""
+    old_model_correct = z_old.argmax(dim=1) == gt
+    loss_weights = old_model_correct.int()[:, None] * fd_beta + fd_alpha
+    if distillation_type == "kl":
+        sample_loss = F.kl_div(F.log_softmax(z_new / kl_temperature, dim=1),
+                               F.softmax(z_old / kl_temperature, dim=1),
+                               reduction="none").sum(dim=1) * (kl_temperature ** 2)
+    else:
+        sample_loss = F.mse_loss(z_new, z_old, reduction="none")
+    return (sample_loss * loss_weights).mean()
+
+
+def _batch_with_correlated_filter(seed=0, n=128, k=10):
+    """Old-correct samples have small distances, old-wrong ones large: where the filter matters."""
+    g = torch.Generator().manual_seed(seed)
+    z_old = 3 * torch.randn(n, k, generator=g, dtype=torch.float64)
+    right = torch.rand(n, generator=g) < 0.7
+    y = torch.where(right, z_old.argmax(1), (z_old.argmax(1) + 1) % k)
+    noise = torch.randn(n, k, generator=g, dtype=torch.float64)
+    z_new = z_old + torch.where(right[:, None], 0.5, 3.0) * noise
+    return z_new, z_old, y
+
+
+def test_official_kl_focal_distillation_is_not_per_sample():
+    z_new, z_old, y = _batch_with_correlated_filter()
+    official = _official_fd(z_new, z_old, y, 1.0, 5.0)
+    w = 1.0 + 5.0 * old_correct(z_old, y)
+    d = logit_distance(z_new, z_old, distance="kl", tau=100.0)
+    # the broadcast (n,) x (n, 1) -> (n, n) averages to mean(weights) x mean(distance)
+    assert float(official) == pytest.approx(float(w.mean() * d.mean()), rel=1e-12)
+    ours = focal_distillation(z_new, z_old, y, alpha=1.0, beta=5.0, distance="kl", tau=100.0)
+    assert abs(float(official / ours) - 1) > 0.2  # the filter no longer picks samples
+    # one sample at a time, the official code is the paper's per-sample formula (and ours)
+    per_sample = torch.stack([_official_fd(z_new[i:i + 1], z_old[i:i + 1], y[i:i + 1], 1.0, 5.0)
+                              for i in range(len(y))])
+    assert torch.allclose(per_sample, focal_distillation(z_new, z_old, y, alpha=1.0, beta=5.0, distance="kl",
+                                                         tau=100.0, reduction="none"), rtol=1e-10, atol=0)
+    assert float(per_sample.mean()) == pytest.approx(float(ours), rel=1e-10)
+
+
+def test_official_l2_focal_distillation_is_per_sample_times_2_over_k():
+    z_new, z_old, y = _batch_with_correlated_filter(seed=1)
+    official = _official_fd(z_new, z_old, y, 1.0, 5.0, distillation_type="l2")
+    ours = focal_distillation(z_new, z_old, y, alpha=1.0, beta=5.0, distance="lm")
+    assert float(official) == pytest.approx(float(ours) * 2 / z_new.shape[1], rel=1e-12)

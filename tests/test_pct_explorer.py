@@ -101,7 +101,7 @@ def test_view_reacts_to_controls_and_blits(records, no_full_redraw):
 def test_static_figures(records):
     model = pct_view.PCTModel(records)
     fig = pct_plots.plot_pct_explorer(model, "ensemble", 3)
-    assert len(fig.axes) == 3
+    assert len(fig.axes) == 2  # trade-off and flips by class, no second y-axis
     fig2 = pct_plots.plot_tradeoff({"FD-LM": ([0.1, 0.2], [0.03, 0.01], [0, 0], [0, 0]),
                                     "FD-KL": ([0.1, 0.2], [0.02, 0.01], [0, 0], [0, 0])}, highlight=(0.1, 0.03))
     ax = fig2.axes[0]
@@ -109,7 +109,21 @@ def test_static_figures(records):
     colors = [c.lines[0].get_color() for c in ax.containers]
     assert colors == [METHOD_COLORS["fd_lm"], METHOD_COLORS["fd_kl"]] and colors[0] != colors[1]
     fig3 = pct_plots.plot_class_flips([0.01, 0.02], [0.1, 0.2], [0.03, 0.03])
-    assert len(fig3.axes) == 2
+    assert len(fig3.axes) == 1  # negative and positive flips on one scale
+    (ax,) = fig3.axes
+    assert ax.get_ylim()[1] >= 20 and [line.get_gid() for line in ax.lines] == ["pf"]
+
+
+def test_tradeoff_methods_are_distinguishable():
+    curve = ([0.13, 0.14, 0.17], [0.03, 0.02, 0.01], [0.002] * 3, [0.001] * 3)
+    fig = pct_plots.plot_tradeoff({label: curve for label in pct_plots.METHOD_LABELS.values()})
+    styles = {}
+    for container in fig.axes[0].containers:  # one errorbar container per method
+        line = container.lines[0]
+        styles[container.get_label()] = (line.get_color(), line.get_marker(), line.get_linestyle())
+    assert all(a != b for a, b in zip(styles["FD-LM"], styles["FD-KL"]))  # colour, marker and line all differ
+    assert len(set(styles.values())) == len(pct_plots.METHOD_LABELS)  # every method has its own style
+    assert set(fig.axes[0].get_legend_handles_labels()[1]) == set(pct_plots.METHOD_LABELS.values())
 
 
 def test_shipped_sweep_is_small_and_complete():
@@ -122,3 +136,34 @@ def test_shipped_sweep_is_small_and_complete():
     assert ex.knobs("ensemble") == [1, 3, 5]
     assert all(p["n"] == len(meta["seeds"]) for p in ex.points.values())
     json.dumps(records)  # plain JSON types only
+
+
+def test_shipped_same_architecture_sweep():
+    from gracekit.pct.experiment import matched_lam, paired_change
+
+    path = shipped("pct_same_sweep.json")
+    assert path.stat().st_size < 100_000
+    records, meta = load_records(path)
+    assert meta["setting"] == "same" and len(meta["seeds"]) >= 3
+    assert {r["setting"] for r in records} == {"same"}
+    assert min(r["old_train_acc"] for r in records) > 0.85  # the old model fits its training set
+    lam = matched_lam(records, "fd_lm", 0.003, beta=5.0)
+    ch = paired_change(records, "fd_lm", lam, 5.0)
+    assert abs(ch["err_change"].mean()) <= 0.003 and ch["seeds"] == sorted(meta["seeds"])
+
+
+def test_paired_change_and_matched_lam_by_hand():
+    from gracekit.pct.experiment import matched_lam, paired_change
+
+    recs = [{"method": "none", "lam": 0.0, "seed": s, "nfr": 0.04, "pfr": 0.2, "err_new": 0.10} for s in (0, 1)]
+    recs += [{"method": "kd", "lam": 0.1, "beta": 0.0, "seed": s, "nfr": 0.03, "pfr": 0.19, "err_new": 0.101}
+             for s in (0, 1)]
+    recs += [{"method": "kd", "lam": 1.0, "beta": 0.0, "seed": s, "nfr": 0.01, "pfr": 0.1, "err_new": 0.15}
+             for s in (0, 1)]
+    ch = paired_change(recs, "kd", 0.1)
+    assert ch["seeds"] == [0, 1] and ch["nfr_change"] == pytest.approx([-0.25, -0.25])
+    assert ch["err_change"] == pytest.approx([0.001, 0.001])
+    assert matched_lam(recs, "kd", 0.003) == 0.1  # lam = 1 cuts more but costs 5 pt of error
+    assert matched_lam(recs, "kd", 0.06) == 1.0
+    with pytest.raises(ValueError, match="no seed"):
+        paired_change(recs, "fd_lm", 0.1)

@@ -169,11 +169,32 @@ def test_old_classes_term_and_parse_method():
     assert torch.allclose(got, term(out_new=z_new[keep, :3], out_old=z_old[keep], yb=y[keep]))
     zero = old_classes_term(term, 3)(out_new=z_new, out_old=z_old, yb=torch.full((6,), 4))
     assert float(zero.detach()) == 0.0 and zero.requires_grad
-    assert parse_method("fd_lm", 10) == ("fd_lm", 0.05) and parse_method("fd_kl", 10) == ("fd_kl", 1.0)
+    assert parse_method("fd_lm", 10) == ("fd_lm", 0.1) and parse_method("fd_kl", 10) == ("fd_kl", 1.0)
+    assert parse_method("kd", 100) == ("kd", 0.01)
     assert parse_method("kd:0.2", 100) == ("kd", 0.2)
     for bad in ("bct", "fd_lm:x", "fd_lm:-1"):
         with pytest.raises(ValueError, match="methods"):
             parse_method(bad, 10)
+
+
+def test_default_lambdas_pull_equally():
+    """The default lambdas of kd/fd_lm and fd_kl give the same pull (loss and gradient) on centred logits."""
+    from gracekit.losses import logit_distance
+    from gracekit.scale.cli import parse_method
+
+    for k in (10, 100):
+        g = torch.Generator().manual_seed(k)
+        z_old = 3 * torch.randn(2000, k, generator=g, dtype=torch.float64)
+        dz = torch.randn(2000, k, generator=g, dtype=torch.float64)
+        z_new = (z_old + dz - dz.mean(1, keepdim=True)).requires_grad_(True)
+        _, lam_lm = parse_method("fd_lm", k)
+        _, lam_kl = parse_method("fd_kl", k)
+        lm = lam_lm * logit_distance(z_new, z_old, distance="lm").mean()
+        kl = lam_kl * logit_distance(z_new, z_old, distance="kl", tau=100.0).mean()
+        (g_lm,) = torch.autograd.grad(lm, z_new)
+        (g_kl,) = torch.autograd.grad(kl, z_new)
+        assert abs(float(kl / lm) - 1) < 0.02, (k, float(kl / lm))
+        assert abs(float((g_kl * g_lm).sum() / (g_lm * g_lm).sum()) - 1) < 0.02
 
 
 def test_flip_metric_optional_torchmetrics():

@@ -10,6 +10,9 @@ __all__ = ["plot_tradeoff", "plot_class_flips", "plot_pct_explorer", "METHOD_LAB
 
 METHOD_LABELS = {"none": "unconstrained", "naive": "naive reweighting", "kd": "plain distillation (LM)",
                  "fd_lm": "FD-LM", "fd_kl": "FD-KL", "ensemble": "ensembles (both sides)"}
+# FD-LM and FD-KL lie close together: besides colour and marker (gracekit.viz.style) each method has its
+# own line style, and FD-KL has open markers
+_LINESTYLES = {"kd": "-.", "fd_kl": "--"}
 
 
 def plot_tradeoff(curves, highlight=None, ax=None, title="NFR against Err_new (mean ± sd over seeds)"):
@@ -27,9 +30,11 @@ def plot_tradeoff(curves, highlight=None, ax=None, title="NFR against Err_new (m
     for i, (label, (err, nfr, err_sd, nfr_sd)) in enumerate(curves.items()):
         key = next((k for k, v in METHOD_LABELS.items() if v == label), label)
         err, nfr = 100 * np.asarray(err, float), 100 * np.asarray(nfr, float)
+        color = method_color(key, f"C{i}")
         ax.errorbar(err, nfr, xerr=100 * np.asarray(err_sd, float), yerr=100 * np.asarray(nfr_sd, float),
-                    marker=method_marker(key), ms=4, lw=1.2, capsize=2, color=method_color(key, f"C{i}"),
-                    label=label, ls="-" if len(err) > 1 else "none")
+                    marker=method_marker(key), ms=5, lw=1.4, capsize=2, color=color,
+                    mfc="white" if key == "fd_kl" else color, label=label,
+                    ls=_LINESTYLES.get(key, "-") if len(err) > 1 else "none")
     (ring,) = ax.plot([], [], "o", ms=14, mfc="none", mec=HIGHLIGHT, mew=2, zorder=5, gid="highlight")
     if highlight is not None:
         ring.set_data([100 * highlight[0]], [100 * highlight[1]])
@@ -40,11 +45,13 @@ def plot_tradeoff(curves, highlight=None, ax=None, title="NFR against Err_new (m
 
 
 def plot_class_flips(nf_class, pf_class=None, nf_baseline=None, ax=None, title="flips by true class"):
-    """Bars of the negative-flip rate per true class (and the baseline's), positive flips as a line.
+    """Negative-flip rates per true class as bars (and the baseline's), positive flips as a line.
+
+    All on one y-axis in % of the class, so the sizes of negative and positive flips compare directly.
 
     Args:
         nf_class: negative flips / class size, per class (fractions).
-        pf_class: optional positive flips / class size, per class (drawn on a second axis).
+        pf_class: optional positive flips / class size, per class.
         nf_baseline: optional negative-flip rates of the unconstrained new model, per class.
         ax: matplotlib Axes; default a new figure.
     Returns:
@@ -57,18 +64,16 @@ def plot_class_flips(nf_class, pf_class=None, nf_baseline=None, ax=None, title="
     if nf_baseline is not None:
         ax.bar(k - 0.2, 100 * np.asarray(nf_baseline, float), 0.4, color="lightgray", label="NFR, unconstrained")
     ax.bar(k + 0.2, nf, 0.4, color=FLIP_COLORS["negative"], label="NFR, selected")
+    if pf_class is not None:
+        ax.plot(k, 100 * np.asarray(pf_class, float), "s-", color=FLIP_COLORS["positive"], ms=4, lw=1.2,
+                label="PFR, selected", gid="pf")
+    top = max([float(np.max(v)) for v in (nf_class, pf_class, nf_baseline) if v is not None])
+    ax.set_ylim(0, max(1.0, 145 * top))  # headroom for the legend
     ax.set_xticks(k)
     ax.set_xlabel("true class")
-    ax.set_ylabel("negative flips (% of class)")
+    ax.set_ylabel("flips (% of the class)")
     ax.set_title(title, fontsize=10)
-    if pf_class is not None:
-        ax2 = ax.twinx()
-        ax2.plot(k, 100 * np.asarray(pf_class, float), "s--", color=FLIP_COLORS["positive"], ms=4,
-                 label="PFR, selected", gid="pf")
-        ax2.set_ylabel("positive flips (% of class)", color=FLIP_COLORS["positive"])
-        ax2.set_ylim(0, max(1.0, 120 * float(np.max(pf_class))))
-        ax2.grid(False)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center", ncols=3)
     return fig
 
 
@@ -120,11 +125,10 @@ def explorer_figure(model, pyplot=True):
     k = len(model.baseline["nf_class"])
     plot_class_flips(np.zeros(k), np.zeros(k), np.zeros(k), ax=ax2)
     pts = list(model.points.values())
-    ax2.set_ylim(0, 110 * max(max(p["nf_class"].max() for p in pts), 1e-3))
-    pf_ax = fig.axes[-1]
-    pf_ax.set_ylim(0, 110 * max(max(p["pf_class"].max() for p in pts), 1e-3))
+    top = max(max(max(p["nf_class"].max(), p["pf_class"].max()) for p in pts), 1e-3)
+    ax2.set_ylim(0, 145 * top)  # one scale for negative and positive flips, headroom for the legend
     artists = {"ring": _by_gid(ax1, "highlight"), "curve": sel, "title": ax2.title,
-               "bars_base": ax2.containers[0], "bars": ax2.containers[-1], "pf": _by_gid(pf_ax, "pf"),
+               "bars_base": ax2.containers[0], "bars": ax2.containers[-1], "pf": _by_gid(ax2, "pf"),
                "legends": [ax2.get_legend()] if ax2.get_legend() else [], "fig": fig}
     return fig, artists
 

@@ -63,13 +63,14 @@ def old_classes_term(term, k_old):
 def parse_method(spec, n_classes):
     """'fd_lm:0.05' -> ("fd_lm", 0.05); without ':lam' the default weight of that method.
 
-    Defaults: fd_kl 1 (the paper's lambda with tau=100), kd and fd_lm 1/(2K) (as strong as fd_kl:1,
-    since tau^2 KL ~ 1/(2K) ||dz||^2 at large tau), naive 1, none 0.
+    Defaults: fd_kl 1 (the paper's lambda with tau=100), kd and fd_lm 1/K (as strong as fd_kl:1: at
+    large tau, tau^2 KL ~ 1/(2K) ||dz - mean(dz)||^2 = (1/K) * the kit's 1/2 ||dz||^2 distance on
+    centred logit differences), naive 1, none 0.
     """
     name, _, lam = str(spec).partition(":")
     if name not in _LABELS:
         raise ValueError(f"methods must be among {sorted(_LABELS)} (optionally 'name:lambda'), got {spec!r}")
-    default = {"none": 0.0, "naive": 1.0, "fd_kl": 1.0}.get(name, 1.0 / (2 * n_classes))
+    default = {"none": 0.0, "naive": 1.0, "fd_kl": 1.0}.get(name, 1.0 / n_classes)
     try:
         lam = float(lam) if lam else default
     except ValueError:
