@@ -357,7 +357,7 @@ claim("NFR falls much faster than the error (relative change more than 3 times l
 # ## 5. The trade-off curve, over three seeds
 #
 # A single λ tells little. The sweep trains every method over a grid of λ (and of β for FD-LM) with
-# three seeds, plus the ensembles. Each line below runs from small λ (near the black unconstrained
+# three seeds, plus the ensembles. Each line below runs from small λ (near the dark grey unconstrained
 # point) to large λ; error on x, NFR on y, lower and further left is better.
 
 # %%
@@ -375,7 +375,7 @@ plt.show()
 # Distillation and FD bend the curve down: at *matched error* (mean error change within ±0.3 pt of
 # the unconstrained model, `MATCHED`) they cut NFR by a large fraction. Naive reweighting moves along
 # a worse curve: at matched error it removes fewer negative flips than FD-LM, although in this
-# setting it does lower NFR beyond the noise. The green ensemble line belongs to a different old
+# setting it does lower NFR beyond the noise. The brown ensemble line belongs to a different old
 # model (an ensemble itself), so compare its *shape*: both error and NFR fall with size. The next
 # cell prints the per-seed comparisons (λ chosen on the test set, so slightly optimistic).
 
