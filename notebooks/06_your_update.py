@@ -54,7 +54,7 @@ import gracekit
 from gracekit.chain import experiment as chain
 from gracekit.chain import plots as chain_plots
 from gracekit.chain import summary as chain_summary
-from gracekit.claims import claim
+from gracekit.claims import claim, paired_diff, se_mean
 from gracekit.datasets import make_multiclass
 from gracekit.exercises import check
 from gracekit.embedding_losses import influence_term, margin_loss
@@ -251,14 +251,21 @@ for t in range(1, len(M)):
           f"phi_1's gallery {M[t, 0]:.3f} (vs {M[0, 0]:.3f})")
 n_pass = sum(M[i, j] > M[j, j] for i in range(len(M)) for j in range(i))
 print(f"{n_pass} of {len(M) * (len(M) - 1) // 2} cells below the diagonal pass the criterion (outlined)")
+prev_cells = np.array([M[t, t - 1] for t in range(1, len(M))])
+own_cells = np.array([M[t - 1, t - 1] for t in range(1, len(M))])
+claim("against the predecessor's gallery BCT's queries score far above chance (0.1 for ten classes)",
+      prev_cells.min() > 0.3, lowest=prev_cells.min())
+claim("but below the predecessor's own score at every step (the strict criterion fails)",
+      np.all(prev_cells < own_cells), largest_shortfall=np.max(own_cells - prev_cells),
+      smallest_shortfall=np.min(own_cells - prev_cells))
 
 # %% [markdown]
 # A cell below the diagonal is outlined when it passes BCT's criterion M(φi, φj) > M(φj, φj) (the
 # line above counts them). Below the diagonal, read along the
 # row: how well φt's queries search older galleries. Against the predecessor's gallery BCT scores
 # far above chance (0.1 for ten classes) but, at this toy scale and λ = 10, below the
-# predecessor's own score: the strict criterion is demanding (notebook 03 shows how it depends on
-# λ). The FAST run's small models are weaker still. One seed at one size tells little, so the kit
+# predecessor's own score (the two claims above): the strict criterion is demanding (notebook 03
+# shows how it depends on λ). One seed at one size tells little, so the kit
 # ships all six chains at full size with three seeds (`gracekit/data/chain_results.json`, made by
 # `tools/make_chain.py`).
 
@@ -279,70 +286,102 @@ plt.show()
 # ### (a) Transitivity
 #
 # The left panel is φt's queries against φ1's gallery, minus φ1's own score: above the dashed line,
-# the newest model can still use the oldest index. The numbers, mean ± sd over the three seeds:
+# the newest model can still use the oldest index. Each claim below uses the three shipped seeds
+# (mean ± SE over seeds, paired by seed where two numbers are compared).
 
 # %%
-def gap_first(method, t):
-    """M(phi_t, phi_1) - M(phi_1, phi_1) per seed (t counts from 1)."""
-    out = []
-    for s in meta["seeds"]:
-        cell = {(r["query"], r["gallery"]): r["top1"] for r in records
-                if r["method"] == method and r["seed"] == s and r["kind"] == "pair"}
-        out.append(cell[(t, 1)] - cell[(1, 1)])
-    return np.array(out)
-
-
 T = len(meta["setup"]["sizes"])
+gap = {m: chain_summary.pair_per_seed(records, m)[1] for m in chain.METHODS}  # (seeds, T) per method
 for m in chain.METHODS[1:]:
-    g2, gT = gap_first(m, 2), gap_first(m, T)
-    print(f"{chain_plots.METHOD_LABELS[m]:>24}: phi_2 -> phi_1 {g2.mean():+.3f} ± {g2.std(ddof=1):.3f}, "
-          f"phi_{T} -> phi_1 {gT.mean():+.3f} ± {gT.std(ddof=1):.3f}")
-bct_decay = gap_first("bct", T).mean() - gap_first("bct", 2).mean()
-print(f"BCT (predecessor only) loses {-bct_decay:.3f} top-1 against phi_1's gallery between phi_2 and phi_{T}")
-print(f"independent models against phi_1: {gap_first('independent', T).mean() + summary['independent']['pair'][0, 0]:.3f} "
-      f"top-1 (chance is {1 / 10:.2f})")
+    (g2, s2), (gT, sT) = se_mean(gap[m][:, 1]), se_mean(gap[m][:, -1])
+    print(f"{chain_plots.METHOD_LABELS[m]:>24}: phi_2 -> phi_1 {g2:+.3f} ± {s2:.3f}, phi_{T} -> phi_1 {gT:+.3f} ± {sT:.3f}")
+ind_top1 = gap["independent"][:, -1] + summary["independent"]["pair"][0, 0]
+claim("independent models are not compatible: their queries against phi_1's gallery score near chance (0.1)",
+      np.mean(ind_top1) < 0.2, top1=np.mean(ind_top1), chance=0.1)
+fade, fade_se = paired_diff(gap["bct"][:, 1], gap["bct"][:, -1])
+claim("with BCT against the predecessor only, compatibility with phi_1 fades along the chain",
+      fade > 2 * fade_se, gap_t2=np.mean(gap["bct"][:, 1]), gap_tT=np.mean(gap["bct"][:, -1]), se=fade_se)
+for m in ("bct_all", "finetune", "bcwi"):
+    g, s = se_mean(gap[m][:, -1])
+    claim(f"{chain_plots.METHOD_LABELS[m]} keeps phi_1's gallery usable: phi_{T}'s queries search it at least as "
+          "well as phi_1 does", g - 2 * s > -0.01, gap=g, se=s)
+g, s = se_mean(gap["fd"][:, -1])
+claim("focal distillation (logits, not embeddings) gives no retrieval compatibility", g + 2 * s < -0.3, gap=g, se=s)
 
 # %% [markdown]
-# Independent models are not compatible at all: their queries against φ1's gallery are near chance.
-# With BCT against the predecessor only, compatibility with φ1 fades a little more at every step:
-# each model is pulled towards its predecessor's classifier, and the small misalignments add up.
-# Constraining against every earlier model (BCT, all predecessors) keeps φ1's gallery usable, and so
-# do the two methods that start from the predecessor's weights (fine-tune, BCWI): a shared starting
-# point is itself a strong tie. Focal distillation matches logits, not embeddings, and gives no
-# retrieval compatibility. Compare the printed numbers above with these statements; at toy scale
-# they can move with the seed, which is why the standard deviations are there.
+# With BCT against the predecessor only, each model is pulled towards its predecessor's classifier,
+# and the small misalignments add up. Constraining against every earlier model keeps φ1's gallery
+# usable, and so do the two methods that start from the predecessor's weights (fine-tune, BCWI): a
+# shared starting point is itself a strong tie. Focal distillation matches logits, not embeddings.
 #
 # ### (b) The compatibility tax
 #
 # The right panel is each method's self-retrieval M(φt, φt) below the independent model trained on
-# the same data. Positive means the constraint costs accuracy.
+# the same data and seed. Positive means the constraint costs accuracy.
 
 # %% tags=["report"]
-ind = summary["independent"]["step"]
-for field, label in [("self_top1", "self top-1"), ("err", "classification error")]:
-    print(f"{label}:")
-    for m in chain.METHODS[1:]:
-        mean = summary[m]["step"][field][0]
-        tax = (ind[field][0] - mean) if field == "self_top1" else (mean - ind[field][0])
-        print(f"  {chain_plots.METHOD_LABELS[m]:>24}: tax at t=2 {100 * tax[1]:+.1f} pt, at t={T} {100 * tax[-1]:+.1f} pt")
-nfr = {m: summary[m]["step"]["nfr_first"][0][-1] for m in chain.METHODS}
-print("NFR of phi_T against phi_1 (classification):", ", ".join(f"{chain_plots.METHOD_LABELS[m]} {v:.2%}"
-                                                                for m, v in nfr.items()))
+tax = {m: chain_summary.tax_per_seed(records, m)[1] for m in chain.METHODS[1:]}
+for m, v in tax.items():
+    (a, sa), (b, sb) = se_mean(v[:, 1]), se_mean(v[:, -1])
+    print(f"  {chain_plots.METHOD_LABELS[m]:>24}: tax at t=2 {100 * a:+.1f} ± {100 * sa:.1f} pt, "
+          f"at t={T} {100 * b:+.1f} ± {100 * sb:.1f} pt")
+claim(f"in this chain every tax stays small: under 4 points of top-1 at t={T}",
+      max(np.mean(v[:, -1]) for v in tax.values()) < 0.04, largest=max(np.mean(v[:, -1]) for v in tax.values()))
+grow, grow_se = paired_diff(tax["bct"][:, -1], tax["bct"][:, 1])
+claim("BCT against the predecessor pays a tax that grows from t=2 to the last step", grow > 2 * grow_se,
+      growth=grow, se=grow_se)
+nfr_first = {m: np.array([r["nfr_first"] for r in records if r["kind"] == "step" and r["method"] == m
+                          and r["step"] == T]) for m in chain.METHODS}
+for m in ("fd", "bcwi"):
+    d, s = paired_diff(nfr_first["independent"], nfr_first[m])
+    claim(f"{chain_plots.METHOD_LABELS[m]} has fewer negative flips against phi_1 than independent training",
+          d > 2 * s, nfr=np.mean(nfr_first[m]), nfr_independent=np.mean(nfr_first["independent"]), se=s)
+d, s = paired_diff(nfr_first["independent"], nfr_first["bct"])
+claim("BCT's embedding constraint does not lower them", d < 2 * s, nfr_bct=np.mean(nfr_first["bct"]),
+      nfr_independent=np.mean(nfr_first["independent"]))
 
 # %% [markdown]
-# Read the tax from the printout and the right panel. In this toy the article's warning does **not**
-# show up clearly within five steps: the taxes are a few points of top-1 at most, of the order of
-# the seed spread, and most do not grow from t = 2 to t = 5. BCT against all predecessors, the
-# chain that carries the most constraints, keeps φ1's gallery usable at a tax that stays small;
-# fine-tuning pays more retrieval accuracy than it, and its gap is the one that tends to widen.
-# All models here share one architecture and the data only grows, so every constraint points the
-# same way; a larger change (new classes, a new architecture) is where the article expects
-# constraints to conflict, and this toy does not test that. The last line shows the classification
-# side: negative flips against φ1 are lowest for focal distillation and BCWI, the two methods that
-# pull predictions towards the old model, while BCT's embedding constraint does little for them
-# (PCT's Table 2a found the same on ImageNet: BCT leaves NFR at 6.39% vs 6.44%).
+# In this chain every model has the same architecture and the data only grows, so every constraint
+# points the same way, and the taxes stay within a few points. Negative flips against φ1 fall for the
+# two methods that pull predictions towards the old model (focal distillation and BCWI); BCT's
+# embedding constraint does little for them (PCT's Table 2a found the same on ImageNet: BCT leaves NFR
+# at 6.39% vs 6.44%).
+#
+# The "Graceful AI" article expects the constraints to weigh more when they bind harder. The kit ships
+# a second chain (`gracekit/data/chain_growing.json`, made by `tools/make_chain.py --growing`, five
+# seeds, 5,000 test points) where each update is a *wider* model on more data, as real updates are,
+# and one method ties each new embedding to every earlier embedding of the same inputs (an L2
+# feature constraint against all predecessors, `l2_all`), beside BCT against all predecessors:
+
+# %%
+grow_records, grow_meta = load_records(shipped("chain_growing.json"))
+print(f"growing chain: widths {grow_meta['setup']['widths']}, sizes {grow_meta['setup']['sizes']}, "
+      f"seeds {grow_meta['seeds']}, {grow_meta['setup']['n_test']:,} test points")
+grow_summary = chain_summary.summarize_chains(grow_records)
+chain_plots.plot_tax(grow_summary, methods=["bct_all", "l2_all"])
+plt.show()
+gtax = {m: chain_summary.tax_per_seed(grow_records, m)[1] for m in ("bct_all", "l2_all")}
+for m, v in gtax.items():
+    print(f"  {chain_plots.METHOD_LABELS[m]:>30}: tax by step " + ", ".join(f"{100 * a:+.1f} ± {100 * s:.1f}" for a, s in
+                                             (se_mean(v[:, k]) for k in range(v.shape[1]))) + " pt")
+g_l2, s_l2 = paired_diff(gtax["l2_all"][:, -1], gtax["l2_all"][:, 1])
+claim("with a binding feature constraint against every predecessor the tax grows along the chain "
+      "(the article's warning)", g_l2 > 2 * s_l2 and g_l2 > 0.03, growth=g_l2, se=s_l2,
+      tax_t2=np.mean(gtax["l2_all"][:, 1]), tax_tT=np.mean(gtax["l2_all"][:, -1]))
+g_b, s_b = paired_diff(gtax["bct_all"][:, -1], gtax["bct_all"][:, 1])
+claim("BCT's influence loss against every predecessor does not show a growing tax here", abs(g_b) < 2 * s_b + 0.01,
+      growth=g_b, se=s_b)
+l2_gap = se_mean(chain_summary.pair_per_seed(grow_records, "l2_all")[1][:, -1])
+claim("while the L2-tied chain stays compatible with phi_1's gallery", l2_gap[0] - 2 * l2_gap[1] > 0,
+      gap=l2_gap[0], se=l2_gap[1])
 
 # %% [markdown]
+# Tying every new embedding to every old one is the binding kind of constraint: each wider model has
+# room to do better, and the ties to all earlier spaces hold it back more at every step. BCT's
+# influence loss only asks the new embedding to be classified by the old classifiers, a much looser
+# tie, and its tax stays within the noise. So the warning holds for constraints that bind; how much a
+# constraint binds, not how many there are, decides the tax.
+#
 # ## 7. Gate the update: may it ship?
 #
 # The report describes an update; a release needs a decision, and a CI job needs an exit code.
@@ -554,39 +593,71 @@ claim("The command line says the same: not compatible, exit code 1", done.return
 #
 # ## Exercises
 #
-# **Exercise 1.** Swap the digits models: old = logistic regression on 300 digits, new = an SVM
-# (`sklearn.svm.SVC()`) on all training digits. Print the verdict and the three largest cells of
-# the flip confusion. Does the SVM lose the same classes as the random forest?
+# **Exercise 1.** Which replacement for the 3-NN breaks less: section 1's random forest, or the same
+# 3-NN refitted on all training digits? Count each update's negative flips on the test digits, then
+# compare them *paired*: among digits the old model gets right, count those only the forest breaks
+# (`n10`) and those only the refitted 3-NN breaks (`n01`), and test with McNemar's exact test
+# (`gracekit.report.intervals.mcnemar_exact(n10, n01)`). Store
+# `ex1 = {"forest": ..., "knn_all": ..., "p": ...}` (two counts and the p-value).
 
 # %% tags=["solution"]
-from sklearn.linear_model import LogisticRegression
-from sklearn.svm import SVC
+# stub: ex1 = None  # {"forest": negative flips, "knn_all": negative flips, "p": McNemar's p-value}
+from gracekit.report.intervals import mcnemar_exact
 
-old_lr = LogisticRegression(max_iter=2000).fit(X[idx_train[:N_OLD]], y[idx_train[:N_OLD]])
-new_svm = SVC().fit(X[idx_train], y[idx_train])
-rep_svm = compare_models(old_lr, new_svm, X[idx_test], y[idx_test], images=digits.images[idx_test])
-print(rep_svm.verdict)
-print("SVM update, largest flip-confusion cells:", rep_svm.confusion_pairs(3))
-print("forest update, largest flip-confusion cells:", report.confusion_pairs(3))
+y_t = y[idx_test]
+p_3nn, p_forest_t = old.predict(X[idx_test]), new.predict(X[idx_test])
+p_knn_all = KNeighborsClassifier(3).fit(X[idx_train], y[idx_train]).predict(X[idx_test])
+old_right = p_3nn == y_t
+breaks_forest, breaks_knn = old_right & (p_forest_t != y_t), old_right & (p_knn_all != y_t)
+n10, n01 = int((breaks_forest & ~breaks_knn).sum()), int((breaks_knn & ~breaks_forest).sum())
+ex1 = {"forest": int(breaks_forest.sum()), "knn_all": int(breaks_knn.sum()), "p": mcnemar_exact(n10, n01)}
+print(f"negative flips: forest {ex1['forest']}, 3-NN on all digits {ex1['knn_all']}; "
+      f"only the forest breaks {n10}, only the 3-NN {n01}: McNemar p = {ex1['p']:.4f}")
+
+# %% tags=["check"]
+_y, _o, _f = y[idx_test], old.predict(X[idx_test]), new.predict(X[idx_test])
+check("Exercise 1", ex1,
+      lambda v: v["forest"] == int(((_o == _y) & (_f != _y)).sum()) and v["knn_all"] < v["forest"] / 2
+      and v["p"] < 0.05,
+      hint="count negative flips against the old 3-NN's predictions (old right, new wrong); the paired "
+           "test uses only the digits where exactly one of the two new models breaks")
 
 # %% [markdown]
+# Refitting the same kind of model on more data breaks far fewer of the digits it used to get right
+# than switching to another family, and the paired test says the difference is outside the noise
+# (the answer key, docs/answers/06.md, gives the counts for three train/test splits).
+#
 # **Exercise 2.** A stricter view of the chain counts, for each method, the share of ordered pairs
 # (query φi, gallery φj, i > j) that pass BCT's criterion M(φi, φj) > M(φj, φj) (CoReS reports a
-# metric of this kind). Compute it from `summary` for every method. Which methods pass every pair?
+# metric of this kind). Compute it from `summary` (the shipped three-seed means) for every method and
+# store `ex2 = {method: share}`. Which methods pass every pair?
 
 # %% tags=["solution"]
+# stub: ex2 = None  # {method: share of pairs (i > j) that pass the criterion}
+ex2 = {}
 for m in chain.METHODS:
     P = summary[m]["pair"]
     pairs = [(i, j) for i in range(len(P)) for j in range(i)]
-    share = np.mean([P[i, j] > P[j, j] for i, j in pairs])
-    print(f"{chain_plots.METHOD_LABELS[m]:>24}: {share:.0%} of {len(pairs)} pairs pass")
+    ex2[m] = float(np.mean([P[i, j] > P[j, j] for i, j in pairs]))
+    print(f"{chain_plots.METHOD_LABELS[m]:>24}: {ex2[m]:.0%} of {len(pairs)} pairs pass")
+
+# %% tags=["check"]
+def _share(P):
+    return float(np.mean([P[i, j] > P[j, j] for i in range(len(P)) for j in range(i)]))
+
+
+check("Exercise 2", ex2,
+      lambda v: set(v) == set(chain.METHODS) and all(abs(v[m] - _share(summary[m]["pair"])) < 1e-9 for m in v),
+      hint="use summary[method]['pair'] (rows: query model, columns: gallery model) and only pairs below "
+           "the diagonal (i > j), comparing each cell with the gallery model's own score P[j, j]")
 
 # %% [markdown]
-# **Exercise 3.** Write a CSV of your own with a label column and a score column mistake: give
-# `new.csv` a score that is not a number (e.g. `n/a`) and run `gracekit report` on it. What does the
-# error line say, and what is the exit code?
+# **Exercise 3.** Give `new.csv` a score that is not a number (e.g. `n/a`) and run `gracekit report`
+# on it. Store the exit code and the error line in `ex3 = {"code": ..., "message": ...}`. Does the line
+# say which file and row to fix?
 
 # %% tags=["solution"]
+# stub: ex3 = None  # {"code": exit code, "message": the error line}
 broken = OUT / "broken_new.csv"
 lines = NEW_CSV.read_text().splitlines()
 cells = lines[5].split(",")
@@ -594,7 +665,15 @@ cells[2] = "n/a"
 broken.write_text("\n".join(lines[:5] + [",".join(cells)] + lines[6:]) + "\n")
 done = subprocess.run([sys.executable, "-m", "gracekit", "report", "--old", str(OLD_CSV), "--new", str(broken)],
                       capture_output=True, text=True)
-print(done.stderr.strip(), "| exit code", done.returncode)
+ex3 = {"code": done.returncode, "message": done.stderr.strip()}
+print(ex3["message"], "| exit code", ex3["code"])
+
+# %% tags=["check"]
+check("Exercise 3", ex3,
+      lambda v: v["code"] == 2 and "broken_new.csv" in v["message"] and "row" in v["message"]
+      and len(v["message"].splitlines()) == 1,
+      hint="run the command on the broken file with --old and --new; keep the process's return code and "
+           "its stderr (one line naming the file and the row)")
 
 # %% [markdown]
 # **Exercise 4.** Gate section 1's forest update with a fixed budget, `max_nfr=0.015`, twice: with

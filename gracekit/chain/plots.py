@@ -6,7 +6,8 @@ from gracekit.viz.style import BAND, method_color, method_marker
 __all__ = ["plot_chain_matrix", "plot_transitivity", "plot_tax", "METHOD_LABELS"]
 
 METHOD_LABELS = {"independent": "independent", "bct": "BCT (predecessor)", "bct_all": "BCT (all predecessors)",
-                 "fd": "focal distillation", "finetune": "fine-tune", "bcwi": "BCWI (alpha 0.5)"}
+                 "fd": "focal distillation", "finetune": "fine-tune", "bcwi": "BCWI (alpha 0.5)",
+                 "l2_all": "L2 features (all predecessors)"}
 
 
 def plot_chain_matrix(M, title="M(query model, gallery model)", ax=None):

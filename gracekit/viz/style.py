@@ -37,13 +37,13 @@ METHOD_COLORS = {
     "naive": "#a0a0a0", "kd": "#ff7f0e", "fd_lm": "#9467bd", "fd_kl": "#17becf", "ensemble": "#8c564b",
     # notebooks 03, 04 and 06: compatible embeddings and chains of updates
     "bct": "#1f77b4", "bct_all": "#e377c2", "l2": "#bcbd22", "fd": "#9467bd", "finetune": "#7f7f00",
-    "bcwi": "#8c564b",
+    "bcwi": "#8c564b", "l2_all": "#d62728",
     # notebook 05: fine-tuning methods
     "lqf": "#1f77b4", "probe": "#ff7f0e", "nonlinear": "#9467bd",
 }
 METHOD_MARKERS = {"none": "o", "independent": "o", "naive": "v", "kd": "^", "fd_lm": "o", "fd_kl": "s",
                   "ensemble": "D", "bct": "o", "bct_all": "s", "l2": "^", "fd": "D", "finetune": "v",
-                  "bcwi": "P", "lqf": "o", "probe": "s", "nonlinear": "^"}
+                  "bcwi": "P", "l2_all": "X", "lqf": "o", "probe": "s", "nonlinear": "^"}
 
 ERR_LABEL = "error of the new model, Err_new (%)"
 NFR_LABEL = "negative flip rate, NFR (%)"
