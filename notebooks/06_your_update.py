@@ -582,8 +582,9 @@ claim("The command line says the same: not compatible, exit code 1", done.return
 # * Along a chain, compatibility with the predecessor does not carry over to older models:
 #   predecessor-only BCT drifts away from φ1, while constraints against every model, or a shared
 #   starting point (fine-tuning, BCWI), keep the oldest gallery usable.
-# * The tax of those constraints is a few points here and does not clearly grow over five same-
-#   architecture updates; the toy does not reproduce the article's warning, and says so.
+# * With one architecture the taxes stay within a few points. When each update is a wider model and
+#   every new embedding is tied to every old one, the tax grows step by step, as the "Graceful AI"
+#   article warns; BCT's looser tie to the old classifiers does not show it.
 # * `gracekit gate` turns the audit into a decision with intervals: a budget measured from a retrain
 #   of the old recipe (or fixed), checked on all samples and on every class, so that one class can
 #   stop an update that passes on average; exit codes and JUnit/Markdown/JSON output for CI.
