@@ -13,70 +13,51 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gracekit.validation import as_numpy, check_labels, check_scores
+
 __all__ = [
     "to_labels", "error_rate", "negative_flip_rate", "positive_flip_rate", "relative_nfr",
     "negative_flip_impact", "backward_trust_compatibility", "backward_error_compatibility",
-    "disagreement_rate", "flip_report", "FlipReport",
+    "disagreement_rate", "flip_report", "flip_rates", "FlipReport",
 ]
-
-
-def _to_numpy(a, name):
-    if hasattr(a, "detach"):
-        a = a.detach().cpu().numpy()
-    try:
-        arr = np.asarray(a)
-    except Exception as err:  # ragged lists and the like
-        raise ValueError(f"{name} must be array-like, got {type(a).__name__}: {err}") from None
-    if arr.dtype == object:
-        raise ValueError(f"{name} must be numeric labels or scores, got mixed or ragged values")
-    return arr
 
 
 def to_labels(a, name="y", n_classes=None):
     """Return integer labels (n,) from labels or a score matrix (n, K), validated.
 
     Args:
-        a: labels (n,) or scores (n, K); list, NumPy array or torch tensor.
+        a: labels (n,) or scores (n, K); list, NumPy array or torch tensor (bfloat16 included).
         name: argument name used in error messages.
         n_classes: if given, labels must lie in [0, n_classes) and scores must have K columns.
     Returns:
         int64 NumPy array of shape (n,).
+
+    Example:
+        >>> to_labels([[0.1, 0.9], [0.8, 0.2]]).tolist()
+        [1, 0]
     """
-    arr = _to_numpy(a, name)
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty; expected at least one sample")
+    arr = as_numpy(a, name)
     if arr.ndim == 2:
-        if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_):
-            raise ValueError(f"{name} scores must be numeric, got dtype {arr.dtype}")
-        if np.isnan(arr.astype(float)).any():
-            raise ValueError(f"{name} scores contain NaN")
-        if n_classes is not None and arr.shape[1] != n_classes:
-            raise ValueError(f"{name} scores have {arr.shape[1]} columns, expected {n_classes} classes")
-        return arr.argmax(axis=1).astype(np.int64)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be labels of shape (n,) or scores of shape (n, n_classes), "
-                         f"got shape {arr.shape}")
-    if np.issubdtype(arr.dtype, np.floating):
-        if np.isnan(arr).any():
-            raise ValueError(f"{name} contains NaN")
-        if not np.all(arr == np.round(arr)):
-            raise ValueError(f"{name} must hold integer class labels, got non-integer values")
-    elif not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.bool_)):
-        raise ValueError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
-    labels = arr.astype(np.int64)
-    if labels.min() < 0:
-        raise ValueError(f"{name} has a negative label ({labels.min()}); labels must be >= 0")
-    if n_classes is not None and labels.max() >= n_classes:
-        raise ValueError(f"{name} has label {labels.max()} outside the {n_classes} classes [0, {n_classes})")
-    return labels
+        return check_scores(arr, name, n_classes).argmax(axis=1).astype(np.int64)
+    return check_labels(arr, name, n_classes)
 
 
 def _prepare(y_true, y_old, y_new):
-    t = _to_numpy(y_true, "y_true")
+    return _prepare_k(y_true, y_old, y_new)[:3]
+
+
+def _prepare_k(y_true, y_old, y_new):
+    """Validated int64 labels of the three inputs, and the class count fixed by scores (or None)."""
+    t = as_numpy(y_true, "y_true")
     if t.ndim != 1:
-        raise ValueError(f"y_true must be 1-D labels of shape (n,), got shape {t.shape}")
+        raise ValueError(f"y_true must be 1-D labels of shape (n,), got "
+                         f"{'a scalar' if t.ndim == 0 else f'shape {t.shape}'}")
     # the class count comes from whichever input fixes it: a score matrix, else the largest label
-    shapes = [_to_numpy(a, n) for a, n in ((y_old, "y_old"), (y_new, "y_new"))]
+    shapes = [as_numpy(a, n) for a, n in ((y_old, "y_old"), (y_new, "y_new"))]
+    for s, n in zip(shapes, ("y_old", "y_new")):
+        if s.ndim not in (1, 2):
+            raise ValueError(f"{n} must be labels of shape (n,) or scores of shape (n, n_classes), got "
+                             f"{'a scalar' if s.ndim == 0 else f'shape {s.shape}'}")
     widths = {s.shape[1] for s in shapes if s.ndim == 2}
     if len(widths) > 1:
         raise ValueError(f"y_old and y_new scores have different numbers of classes: {sorted(widths)}")
@@ -87,7 +68,7 @@ def _prepare(y_true, y_old, y_new):
     if not (len(y_true) == len(y_old) == len(y_new)):
         raise ValueError(f"y_true, y_old and y_new must have the same length, got "
                          f"{len(y_true)}, {len(y_old)} and {len(y_new)}")
-    return y_true, y_old, y_new
+    return y_true, y_old, y_new, n_classes
 
 
 def error_rate(y_true, y_pred):
@@ -171,8 +152,19 @@ def backward_error_compatibility(y_true, y_old, y_new):
 
 
 def disagreement_rate(y_old, y_new):
-    """Fraction of samples on which the two models predict different labels (no ground truth needed)."""
-    _, a, b = _prepare(np.zeros(len(_to_numpy(y_old, "y_old")), dtype=np.int64), y_old, y_new)
+    """Fraction of samples on which the two models predict different labels (no ground truth needed).
+
+    Example:
+        >>> disagreement_rate([0, 1, 2, 2], [0, 1, 1, 2])
+        0.25
+    """
+    arrs = [as_numpy(v, n) for v, n in ((y_old, "y_old"), (y_new, "y_new"))]
+    widths = sorted({v.shape[1] for v in arrs if v.ndim == 2})
+    if len(widths) > 1:
+        raise ValueError(f"y_old and y_new scores have different numbers of classes: {widths}")
+    a, b = to_labels(arrs[0], "y_old"), to_labels(arrs[1], "y_new")
+    if len(a) != len(b):
+        raise ValueError(f"y_old and y_new must have the same length, got {len(a)} and {len(b)}")
     return float(np.mean(a != b))
 
 
@@ -227,21 +219,70 @@ class FlipReport:
         p.text(str(self))
 
 
+class _PerClass(dict):
+    """Per-class counts of the classes that occur; any other class index in [0, n_classes) reads as zeros
+    (without being stored), so memory follows the classes present, not the largest label."""
+
+    def __init__(self, counts, n_classes):
+        super().__init__(counts)
+        self.n_classes = n_classes
+
+    def __missing__(self, key):
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < self.n_classes:
+            return {"n": 0, "negative_flips": 0, "positive_flips": 0}
+        raise KeyError(key)
+
+
+def flip_rates(counts, n):
+    """The rates of ``flip_report`` from its raw counts over ``n`` samples.
+
+    Conditional rates are ratios of counts (BTC = both right / old right), so they lie in [0, 1]
+    exactly (never -0.000 from rounding); undefined ratios are NaN.
+    """
+    nan = float("nan")
+    old_right = n - counts["old_wrong"]
+    err_old, err_new = counts["old_wrong"] / n, counts["new_wrong"] / n
+    nfr, pfr = counts["negative_flips"] / n, counts["positive_flips"] / n
+    return {
+        "err_old": err_old, "err_new": err_new, "nfr": nfr, "pfr": pfr,
+        "both_wrong": counts["both_wrong"] / n, "disagreement": counts["disagree"] / n,
+        "relative_nfr": (counts["negative_flips"] * n / (old_right * counts["new_wrong"])
+                         if old_right * counts["new_wrong"] > 0 else nan),
+        "nfi": counts["negative_flips"] / counts["new_wrong"] if counts["new_wrong"] > 0 else nan,
+        "btc": (old_right - counts["negative_flips"]) / old_right if old_right > 0 else nan,
+        "bec": (counts["old_wrong"] - counts["positive_flips"]) / counts["old_wrong"] if counts["old_wrong"] > 0
+        else nan,
+    }
+
+
 def flip_report(y_true, y_old, y_new, n_classes=None):
     """Every update metric at once, with raw counts and per-class flips.
+
+    Time and memory follow the number of samples and of distinct classes, not the largest label:
+    labels are encoded to the classes that occur.
 
     Args:
         y_true: labels (n,).
         y_old, y_new: labels (n,) or scores (n, K).
-        n_classes: number of classes; default inferred from scores or the largest label.
+        n_classes: number of classes; default from the scores' width, else the largest label + 1.
     Returns:
         FlipReport; ``print(report)`` shows a table, ``report["nfr"]`` a rate,
-        ``report.per_class[c]`` a dict of counts for true class c.
+        ``report.per_class[c]`` a dict of counts for true class c (zeros for a class that does not
+        occur). With ``n_classes`` given (or scores), ``per_class`` lists every class 0..K-1;
+        otherwise it lists the classes that occur.
+
+    Example:
+        >>> rep = flip_report([0, 1, 2, 2], [0, 1, 1, 2], [0, 2, 2, 2])
+        >>> rep["nfr"], rep.counts["negative_flips"], rep.per_class[1]["negative_flips"]
+        (0.25, 1, 1)
+
     Used in: notebooks/01_negative_flips.py, notebooks/02_pc_training.py
     """
-    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    y_true, y_old, y_new, width = _prepare_k(y_true, y_old, y_new)
     k = int(max(y_true.max(), y_old.max(), y_new.max())) + 1
     if n_classes is not None:
+        if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+            raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
         if k > n_classes:
             raise ValueError(f"labels reach {k - 1} but n_classes is {n_classes}")
         k = int(n_classes)
@@ -253,20 +294,13 @@ def flip_report(y_true, y_old, y_new, n_classes=None):
         "disagree": int((y_old != y_new).sum()),
     }
     n = len(y_true)
-    err_old, err_new = counts["old_wrong"] / n, counts["new_wrong"] / n
-    nfr, pfr = counts["negative_flips"] / n, counts["positive_flips"] / n
-    nan = float("nan")
-    rates = {
-        "err_old": err_old, "err_new": err_new, "nfr": nfr, "pfr": pfr,
-        "both_wrong": counts["both_wrong"] / n, "disagreement": counts["disagree"] / n,
-        "relative_nfr": nfr / ((1 - err_old) * err_new) if (1 - err_old) * err_new > 0 else nan,
-        "nfi": nfr / err_new if err_new > 0 else nan,
-        "btc": 1 - nfr / (1 - err_old) if err_old < 1 else nan,
-        "bec": 1 - pfr / err_old if err_old > 0 else nan,
-    }
-    per_class = {}
-    for c in range(k):
-        m = y_true == c
-        per_class[c] = {"n": int(m.sum()), "negative_flips": int((m & o & ~nw).sum()),
-                        "positive_flips": int((m & ~o & nw).sum())}
-    return FlipReport(n=n, n_classes=k, counts=counts, rates=rates, per_class=per_class)
+    classes, code = np.unique(y_true, return_inverse=True)  # the true classes that occur
+    m = len(classes)
+    per = [np.bincount(code, minlength=m), np.bincount(code[o & ~nw], minlength=m),
+           np.bincount(code[~o & nw], minlength=m)]
+    per_class = {int(c): {"n": int(a), "negative_flips": int(b), "positive_flips": int(d)}
+                 for c, a, b, d in zip(classes.tolist(), *per)}
+    if n_classes is not None or width is not None:  # the caller fixed K: list every class
+        per_class = {c: per_class.get(c, {"n": 0, "negative_flips": 0, "positive_flips": 0}) for c in range(k)}
+    return FlipReport(n=n, n_classes=k, counts=counts, rates=flip_rates(counts, n),
+                      per_class=_PerClass(per_class, k))
