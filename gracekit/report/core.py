@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gracekit.metrics import flip_report
+from gracekit.metrics import flip_report, to_labels
+from gracekit.validation import as_numpy
 from gracekit.report.io import load_labels, load_predictions, load_report_inputs
 
 __all__ = ["UpdateReport", "update_report", "compare_models", "model_outputs", "load_predictions",
@@ -204,17 +205,26 @@ def update_report(y_true, y_old, y_new, *, class_names=None, images=None, ids=No
     def as_np(a):
         return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
 
-    o, nw = as_np(y_old), as_np(y_new)
+    o, nw = as_numpy(y_old, "y_old"), as_numpy(y_new, "y_new")
+    t = as_numpy(y_true, "y_true")
+    if class_names is None and o.ndim == 1 and nw.ndim == 1:
+        # labels only: the classes are those that occur (memory follows them, not the largest label)
+        labs = [to_labels(a, n) for a, n in ((t, "y_true"), (o, "y_old"), (nw, "y_new"))]
+        if len({len(a) for a in labs}) == 1:
+            classes = np.unique(np.concatenate(labs))
+            if len(classes) != classes[-1] + 1:  # gaps: encode to 0..K-1, named by the labels
+                t, o, nw = (np.searchsorted(classes, a) for a in labs)
+                class_names = [str(c) for c in classes.tolist()]
     k_names = None if class_names is None else len(class_names)
-    rep = flip_report(y_true, o, nw, n_classes=k_names)
+    rep = flip_report(t, o, nw, n_classes=k_names)
     k = rep.n_classes
     if class_names is None:
         class_names = [str(i) for i in range(k)]
     class_names = [str(c) for c in class_names]
     if len(set(class_names)) != len(class_names):
         raise ValueError("class_names must be distinct")
-    t = as_np(y_true).astype(np.int64)
-    lab = [a.argmax(1) if a.ndim == 2 else a.astype(np.int64) for a in (o, nw)]
+    t = to_labels(t, "y_true")
+    lab = [to_labels(a, n) for a, n in ((o, "y_old"), (nw, "y_new"))]
     p_old = _scores_or_none(o if o.ndim == 2 else None, "y_old", len(t), k)
     p_new = _scores_or_none(nw if nw.ndim == 2 else None, "y_new", len(t), k)
     if images is not None:

@@ -4,11 +4,14 @@ A CSV with a header and either a label column (``y_pred``, ``prediction``, ``lab
 ``y_new``) or score columns ``score_<class>``, plus an optional ``y_true`` (and ``id``) column; one
 CSV holding ``y_true``, ``y_old`` and ``y_new``; or .npy arrays of labels (n,) or scores (n, K).
 Labels may be integers or class names. Every problem raises FileNotFoundError or ValueError with
-one line naming the file, the row or column, and what was expected.
+one line naming the file, the row or column, and what was expected; an unreadable file raises an
+OSError whose message names the path.
 """
 from pathlib import Path
 
 import numpy as np
+
+from gracekit.validation import check_labels, check_scores, label_from_text
 
 __all__ = ["LABEL_COLUMNS", "SCORE_PREFIX", "load_predictions", "load_labels", "load_report_inputs"]
 
@@ -16,12 +19,25 @@ LABEL_COLUMNS = ("y_pred", "prediction", "label", "y_old", "y_new")
 SCORE_PREFIX = "score_"
 
 
+def _check_file(path):
+    """``path`` as a Path that names an existing file (not a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; expected a file")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: file not found")
+    return path
+
+
+def _os_error(path, err):
+    """One-line OSError naming ``path`` (permission denied, I/O error...)."""
+    return type(err)(f"{path}: cannot read ({err.strerror or err})")
+
+
 def _read_csv(path):
     import csv
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found")
+    path = _check_file(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
@@ -29,10 +45,18 @@ def _read_csv(path):
         raise ValueError(f"{path.name}: not a UTF-8 text CSV file") from None
     except csv.Error as err:
         raise ValueError(f"{path.name}: not a readable CSV file ({err})") from None
+    except OSError as err:
+        raise _os_error(path, err) from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if not rows:
         raise ValueError(f"{path.name}: the file is empty; expected a header row and one row per sample")
     header = [h.strip() for h in rows[0]]
+    for j, h in enumerate(header):
+        if not h:
+            raise ValueError(f"{path.name}: column {j + 1} of the header has no name")
+        if h in header[:j]:
+            raise ValueError(f"{path.name}: column name {h!r} appears twice in the header "
+                             f"(columns {header.index(h) + 1} and {j + 1})")
     if len(rows) == 1:
         raise ValueError(f"{path.name}: only a header, no data rows")
     for i, r in enumerate(rows[1:], start=2):
@@ -47,22 +71,19 @@ def _numbers(values, where):
         try:
             out[i] = float(v)
         except ValueError:
-            raise ValueError(f"{where} row {i + 2}: {v!r} is not a number") from None
+            try:
+                complex(v)
+            except ValueError:
+                raise ValueError(f"{where} row {i + 2}: {v!r} is not a number") from None
+            raise ValueError(f"{where} row {i + 2}: {v!r} is a complex number; expected a real score") from None
         if not np.isfinite(out[i]):
             raise ValueError(f"{where} row {i + 2}: {v!r} is not a finite number")
     return out
 
 
-def _labels_raw(values):
-    """Keep labels as text; integers written as '3' or '3.0' become '3'."""
-    out = []
-    for v in values:
-        try:
-            f = float(v)
-            out.append(str(int(f)) if f.is_integer() else v)
-        except ValueError:
-            out.append(v)
-    return out
+def _labels_raw(values, source, column):
+    """Labels as text, checked: class names, or whole numbers >= 0 ('3' and '3.0' become '3')."""
+    return [label_from_text(v, f"{source} row {i + 2} column {column}") for i, v in enumerate(values)]
 
 
 def load_predictions(path, role="y_pred"):
@@ -80,23 +101,21 @@ def load_predictions(path, role="y_pred"):
     if path.suffix.lower() == ".npy":
         a = _load_npy(path)
         if a.ndim == 2:
-            if not np.issubdtype(a.dtype, np.number):
-                raise ValueError(f"{path.name}: scores must be numeric, got dtype {a.dtype}")
-            a = a.astype(float)
+            a = check_scores(a, path.name)
             if not np.isfinite(a).all():
-                raise ValueError(f"{path.name}: scores contain NaN or infinite values")
+                raise ValueError(f"{path.name}: scores contain infinite values")
             return {"scores": a, "score_classes": None, "source": path.name}
         return {"labels": _npy_labels(a, path.name), "source": path.name}
     name, header, cols = _read_csv(path)
     out = {"source": name}
     if "y_true" in cols:
-        out["y_true"] = _labels_raw(cols["y_true"])
+        out["y_true"] = _labels_raw(cols["y_true"], name, "y_true")
     if "id" in cols:
         out["ids"] = cols["id"]
     score_cols = [h for h in header if h.startswith(SCORE_PREFIX)]
     label_col = next((c for c in (role, *LABEL_COLUMNS) if c in cols), None)
     if label_col is not None and (label_col == role or not score_cols):
-        out["labels"] = _labels_raw(cols[label_col])
+        out["labels"] = _labels_raw(cols[label_col], name, label_col)
     elif score_cols:
         classes = [h[len(SCORE_PREFIX):] for h in score_cols]
         if len(set(classes)) != len(classes) or "" in classes:
@@ -110,11 +129,15 @@ def load_predictions(path, role="y_pred"):
 
 
 def _load_npy(path):
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found")
+    path = _check_file(path)
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        raise _os_error(path, err) from None
     try:
         a = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, EOFError) as err:
         raise ValueError(f"{path.name}: not a readable .npy array ({err})") from None
     if a.size == 0:
         raise ValueError(f"{path.name}: the array is empty")
@@ -124,13 +147,10 @@ def _load_npy(path):
 
 
 def _npy_labels(a, name):
-    if np.issubdtype(a.dtype, np.floating):
-        if not np.isfinite(a).all():
-            raise ValueError(f"{name}: labels contain NaN or infinite values")
-        if not np.all(a == np.round(a)):
-            raise ValueError(f"{name}: labels must be whole numbers or names, got non-integer values")
-        a = a.astype(np.int64)
-    return [str(v) for v in a.tolist()]
+    if a.dtype.kind in "SU":  # class names
+        a = a.astype(str)
+        return [label_from_text(v, f"{name} index {i}") for i, v in enumerate(a.tolist())]
+    return [str(v) for v in check_labels(a, name).tolist()]
 
 
 def load_labels(path):
@@ -143,9 +163,9 @@ def load_labels(path):
         return _npy_labels(a, path.name)
     name, header, cols = _read_csv(path)
     if "y_true" in cols:
-        return _labels_raw(cols["y_true"])
+        return _labels_raw(cols["y_true"], name, "y_true")
     if len(header) == 1:
-        return _labels_raw(cols[header[0]])
+        return _labels_raw(cols[header[0]], name, header[0])
     raise ValueError(f"{name}: no y_true column (found: {', '.join(header)})")
 
 
@@ -187,12 +207,12 @@ def load_report_inputs(combined=None, true=None, old=None, new=None, classes=Non
         missing = [c for c in ("y_true", "y_old", "y_new") if c not in cols]
         if missing and not (true and "y_true" in missing and len(missing) == 1):
             raise ValueError(f"{name}: missing column(s) {', '.join(missing)} (found: {', '.join(header)})")
-        src_old = {"labels": _labels_raw(cols["y_old"]), "source": name}
+        src_old = {"labels": _labels_raw(cols["y_old"], name, "y_old"), "source": name}
         if "id" in cols:
             src_old["ids"] = cols["id"]
-        src_new = {"labels": _labels_raw(cols["y_new"]), "source": name}
+        src_new = {"labels": _labels_raw(cols["y_new"], name, "y_new"), "source": name}
         if "y_true" in cols:
-            src_old["y_true"] = _labels_raw(cols["y_true"])
+            src_old["y_true"] = _labels_raw(cols["y_true"], name, "y_true")
     else:
         if old is None or new is None:
             raise ValueError("give the old and the new model's predictions (--old and --new) or one combined CSV")
@@ -233,8 +253,8 @@ def load_report_inputs(combined=None, true=None, old=None, new=None, classes=Non
         classes = [str(i) for i in range(widths[0])]
     else:
         seen = list(y_true) + [v for s in (src_old, src_new) for v in s.get("labels", [])]
-        if all(v.isdigit() for v in seen):  # integer labels: classes 0..max
-            classes = [str(i) for i in range(max(int(v) for v in seen) + 1)]
+        if all(v.isdigit() for v in seen):  # integer labels: the classes that occur, in order
+            classes = [str(i) for i in sorted({int(v) for v in seen})]
         else:  # names: the classes are those of the true labels
             classes = _sort_classes(y_true)
     if widths and len(classes) != widths[0]:
