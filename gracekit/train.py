@@ -130,18 +130,24 @@ def fit_cached(make_model, X, y, *, key, old=None, extra_loss=None, loss_fn=None
         raise ValueError(f"key must be a dict describing the model and loss, got {type(key).__name__}")
     seed_everything(fit_kwargs.get("seed", 0))  # the fresh model's initialization follows the seed
     model = make_model()
+    init = copy.deepcopy(model)  # the untouched start, whatever a failed load does to ``model``
     settings = {"key": key, "data": fingerprint(X, y),
                 "fit": {k: v for k, v in sorted(fit_kwargs.items()) if k not in ("progress", "desc", "device")}}
     if old is not None:
         settings["old"] = fingerprint(*[p for p in old.state_dict().values()])
 
     def compute():
-        trained = fit(copy.deepcopy(model), X, y, old=old, extra_loss=extra_loss, loss_fn=loss_fn,
+        trained = fit(copy.deepcopy(init), X, y, old=old, extra_loss=extra_loss, loss_fn=loss_fn,
                       **fit_kwargs)
         return trained.state_dict()
 
+    def check(state):  # an entry of another architecture loads but does not fit: recompute it
+        if not isinstance(state, dict):
+            raise TypeError(f"expected a state dict, got {type(state).__name__}")
+        copy.deepcopy(init).load_state_dict(state)
+
     name = str(key.get("name", "model"))
-    state = cached(name, settings, compute, folder=folder)
+    state = cached(name, settings, compute, folder=folder, check=check)
     model.load_state_dict(state)
     return model.eval()
 

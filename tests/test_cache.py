@@ -54,10 +54,16 @@ def test_a_corrupt_entry_is_recomputed_with_a_warning(tmp_path):
     first = cached("x", {"k": 1}, lambda: {"v": torch.ones(2)}, folder=tmp_path)
     (path,) = tmp_path.glob("x-*.pt")
     path.write_bytes(path.read_bytes()[:20])  # truncated, as after a crash in a non-atomic writer
-    with pytest.warns(RuntimeWarning, match="unreadable"):
+    with pytest.warns(RuntimeWarning, match="damaged"):  # the digest no longer matches
         again = cached("x", {"k": 1}, lambda: {"v": torch.full((2,), 7.0)}, folder=tmp_path)
     assert torch.equal(again["v"], torch.full((2,), 7.0)) and torch.equal(first["v"], torch.ones(2))
     assert torch.equal(cache.load_torch(path)["v"], again["v"])  # overwritten with the good result
+    # bytes that match their digest but do not load (written so by hand): unreadable, recomputed
+    path.write_bytes(b"not a torch file")
+    (tmp_path / (path.name + ".sha256")).write_text(cache.file_digest(path))
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        third = cached("x", {"k": 1}, lambda: {"v": torch.full((2,), 3.0)}, folder=tmp_path)
+    assert torch.equal(third["v"], torch.full((2,), 3.0))
 
 
 def test_keys_and_fingerprints():
