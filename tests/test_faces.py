@@ -124,7 +124,7 @@ def test_folder_loader_errors(tmp_path):
 
 
 def test_olivetti_missing_cache_falls_back_or_raises(tmp_path):
-    with pytest.warns(RuntimeWarning, match="real data unavailable.*olivetti_py3.pkz"):
+    with pytest.warns(RuntimeWarning, match="real data unavailable.*olivettifaces.mat"):
         f = load_faces("olivetti", data_home=tmp_path, n_identities=3, n_per_identity=2)
     assert f.source == "synthetic" and f.images.shape == (6, 64, 64)
     with pytest.raises(OSError, match="real data unavailable"):
@@ -133,16 +133,15 @@ def test_olivetti_missing_cache_falls_back_or_raises(tmp_path):
 
 def test_failed_download_falls_back(tmp_path, monkeypatch):
     import urllib.error
+    import urllib.request
 
-    import sklearn.datasets
-
-    def boom(**kwargs):
+    def boom(url, timeout=None):
         raise urllib.error.HTTPError("https://figshare", 403, "Forbidden", None, None)
 
-    monkeypatch.setattr(sklearn.datasets, "fetch_olivetti_faces", boom)
+    monkeypatch.setattr(urllib.request, "urlopen", boom)
     with pytest.warns(RuntimeWarning, match="HTTPError.*synthetic"):
         f = load_faces("olivetti", data_home=tmp_path, allow_download=True, n_identities=2, n_per_identity=2)
-    assert f.source == "synthetic"
+    assert f.source == "synthetic" and not (tmp_path / "olivettifaces.mat").exists()
 
 
 def test_build_olivetti_cache_errors(tmp_path):
@@ -157,7 +156,8 @@ def test_olivetti_offline_from_shared_mat(shared_data, tmp_path):
     mat = shared_data / "olivetti" / "olivettifaces.mat"
     if not mat.is_file():
         pytest.skip("olivetti/olivettifaces.mat not in the shared data folder")
-    build_olivetti_cache(mat, tmp_path)
+    assert build_olivetti_cache(mat, tmp_path) == tmp_path / "olivettifaces.mat"
+    assert not list(tmp_path.glob("*.pkz"))  # no pickle written
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         f = load_faces("olivetti", data_home=tmp_path, fallback=None)
