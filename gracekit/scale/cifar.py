@@ -3,9 +3,11 @@
 The archives are the ones published by Alex Krizhevsky (https://www.cs.toronto.edu/~kriz/cifar.html):
 ``cifar-10-python.tar.gz`` and ``cifar-100-python.tar.gz``. Put the .tar.gz (or its unpacked folder,
 ``cifar-10-batches-py/`` or ``cifar-100-python/``) in one folder and pass that folder; nothing is
-downloaded here and torchvision is not needed. The batches are Python pickles: only read archives
-from a source you trust.
+downloaded here and torchvision is not needed. The batches are Python pickles; they are read with a
+restricted unpickler that builds only dicts, lists, bytes, strings, numbers and NumPy arrays, so a
+crafted batch raises an error instead of running code.
 """
+import io
 import pickle
 import tarfile
 from pathlib import Path
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["CIFAR", "load_cifar", "make_cifar_net", "CifarAugment"]
+__all__ = ["CIFAR", "load_cifar", "make_cifar_net", "CifarAugment", "safe_load_batch"]
 
 CIFAR = {
     "cifar10": {"folder": "cifar-10-batches-py", "archive": "cifar-10-python.tar.gz", "n_classes": 10,
@@ -28,11 +30,52 @@ _MEAN = (125.3, 123.0, 113.9)
 _SD = (63.0, 62.1, 66.7)
 
 
+def _numpy_globals():
+    try:
+        from numpy._core import multiarray  # NumPy >= 2
+    except ImportError:  # pragma: no cover - NumPy 1.x
+        from numpy.core import multiarray
+    # the only globals a CIFAR batch names: NumPy's array reconstruction (under its NumPy 1 and 2 module
+    # names). Everything else in the archive is dicts, lists, bytes, str and int, built by opcodes.
+    return {(mod, name): obj for mod in ("numpy.core.multiarray", "numpy._core.multiarray")
+            for name, obj in (("_reconstruct", multiarray._reconstruct), ("scalar", multiarray.scalar))} | \
+        {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickler for CIFAR batches: any global beyond NumPy's array reconstruction is refused."""
+
+    _allowed = None
+
+    def find_class(self, module, name):
+        if _BatchUnpickler._allowed is None:
+            _BatchUnpickler._allowed = _numpy_globals()
+        obj = _BatchUnpickler._allowed.get((module, name))
+        if obj is None:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}: a CIFAR batch holds only dicts, "
+                                         f"lists, bytes and NumPy arrays")
+        return obj
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("refused a persistent id: not a CIFAR batch")
+
+
+def safe_load_batch(raw):
+    """Unpickle one CIFAR batch with the restricted unpickler (bytes keys as in the archive)."""
+    return _BatchUnpickler(io.BytesIO(raw), encoding="bytes").load()
+
+
 def _read_batch(raw, label_key, where):
     try:
-        d = pickle.loads(raw, encoding="bytes")
+        d = safe_load_batch(raw)
+        if not isinstance(d, dict):
+            raise TypeError(f"expected a dict, got {type(d).__name__}")
         d = {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
+        if not isinstance(d["data"], np.ndarray) or d["data"].dtype.kind not in "iu":
+            raise TypeError(f"'data' must be an integer NumPy array, got {type(d['data']).__name__}")
         X = np.asarray(d["data"], dtype=np.uint8)
+        if not isinstance(d[label_key], (list, np.ndarray)):
+            raise TypeError(f"{label_key!r} must be a list of labels, got {type(d[label_key]).__name__}")
         y = np.asarray(d[label_key], dtype=np.int64)
     except Exception as err:
         raise ValueError(f"{where} is not a CIFAR python batch ({err.__class__.__name__}: {err})") from None
