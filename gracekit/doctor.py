@@ -1,10 +1,8 @@
 """`python -m gracekit doctor`: check a machine before a tutorial, one line per check with a fix."""
 import importlib
-import os
 import platform
 import sys
 import tempfile
-from pathlib import Path
 
 __all__ = ["run_checks", "main"]
 
@@ -71,12 +69,14 @@ def _check_cache():
 
 
 def _check_real_faces():
-    home = Path(os.environ.get("SCIKIT_LEARN_DATA", Path.home() / "scikit_learn_data"))
-    found = (home / "olivetti_py3.pkz").exists()
-    if found:
-        return True, f"optional Olivetti faces cached in {home}", ""
-    return (None, "optional Olivetti faces not cached (synthetic faces are used)",
-            "notebook 03 can download them when asked")
+    from gracekit.config import real_data_dir
+
+    path = real_data_dir() / "olivettifaces.mat"
+    if path.is_file():
+        return True, f"optional Olivetti faces found: {path}", ""
+    return (None, "optional Olivetti faces not found (synthetic faces are used)",
+            f"put olivettifaces.mat in {path.parent} (or set GRACEKIT_REAL_DATA); "
+            f"notebook 03 can download it when asked")
 
 
 CHECKS = [_check_python, _check_torch, _check_package("numpy", "pip install numpy"),

@@ -54,10 +54,6 @@ def _prepare_k(y_true, y_old, y_new):
                          f"{'a scalar' if t.ndim == 0 else f'shape {t.shape}'}")
     # the class count comes from whichever input fixes it: a score matrix, else the largest label
     shapes = [as_numpy(a, n) for a, n in ((y_old, "y_old"), (y_new, "y_new"))]
-    for s, n in zip(shapes, ("y_old", "y_new")):
-        if s.ndim not in (1, 2):
-            raise ValueError(f"{n} must be labels of shape (n,) or scores of shape (n, n_classes), got "
-                             f"{'a scalar' if s.ndim == 0 else f'shape {s.shape}'}")
     widths = {s.shape[1] for s in shapes if s.ndim == 2}
     if len(widths) > 1:
         raise ValueError(f"y_old and y_new scores have different numbers of classes: {sorted(widths)}")
@@ -239,20 +235,13 @@ def flip_rates(counts, n):
     Conditional rates are ratios of counts (BTC = both right / old right), so they lie in [0, 1]
     exactly (never -0.000 from rounding); undefined ratios are NaN.
     """
-    nan = float("nan")
-    old_right = n - counts["old_wrong"]
-    err_old, err_new = counts["old_wrong"] / n, counts["new_wrong"] / n
-    nfr, pfr = counts["negative_flips"] / n, counts["positive_flips"] / n
-    return {
-        "err_old": err_old, "err_new": err_new, "nfr": nfr, "pfr": pfr,
-        "both_wrong": counts["both_wrong"] / n, "disagreement": counts["disagree"] / n,
-        "relative_nfr": (counts["negative_flips"] * n / (old_right * counts["new_wrong"])
-                         if old_right * counts["new_wrong"] > 0 else nan),
-        "nfi": counts["negative_flips"] / counts["new_wrong"] if counts["new_wrong"] > 0 else nan,
-        "btc": (old_right - counts["negative_flips"]) / old_right if old_right > 0 else nan,
-        "bec": (counts["old_wrong"] - counts["positive_flips"]) / counts["old_wrong"] if counts["old_wrong"] > 0
-        else nan,
-    }
+    c, nan = counts, float("nan")
+    ow, nw, nf, pf = c["old_wrong"], c["new_wrong"], c["negative_flips"], c["positive_flips"]
+    return {"err_old": ow / n, "err_new": nw / n, "nfr": nf / n, "pfr": pf / n,
+            "both_wrong": c["both_wrong"] / n, "disagreement": c["disagree"] / n,
+            "relative_nfr": nf * n / ((n - ow) * nw) if (n - ow) * nw > 0 else nan,
+            "nfi": nf / nw if nw > 0 else nan,
+            "btc": (n - ow - nf) / (n - ow) if n > ow else nan, "bec": (ow - pf) / ow if ow > 0 else nan}
 
 
 def flip_report(y_true, y_old, y_new, n_classes=None):

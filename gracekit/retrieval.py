@@ -7,28 +7,18 @@ or torch tensors.
 """
 import numpy as np
 
+from gracekit.validation import check_1d, check_embeddings
+
 __all__ = ["similarity", "cmc", "leave_one_out_cmc", "mean_average_precision", "tar_at_far", "gallery_split",
            "topk_by_identity", "cross_model_matrix", "update_gain", "backfill_curve", "clustered_se"]
 
 
 def _emb(x, name):
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or len(x) == 0 or x.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (n, d), got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return x
+    return check_embeddings(x, name)
 
 
 def _labels(y, n, name):
-    if hasattr(y, "detach"):
-        y = y.detach().cpu().numpy()
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != n:
-        raise ValueError(f"{name} must be 1-D with {n} labels, got shape {y.shape}")
-    return y
+    return check_1d(y, n, name)
 
 
 def similarity(queries, gallery, *, metric="cosine"):

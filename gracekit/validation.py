@@ -94,8 +94,7 @@ def check_labels(a, name="y", n_classes=None):
     """
     arr = as_numpy(a, name)
     if arr.ndim != 1:
-        raise _shape_error(arr, name) if arr.ndim == 0 else ValueError(
-            f"{name} must be 1-D labels of shape (n,), got shape {arr.shape}")
+        raise _shape_error(arr, name)
     if arr.size == 0:
         raise ValueError(f"{name} is empty; expected at least one sample")
     kind = arr.dtype.kind

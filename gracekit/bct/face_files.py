@@ -50,8 +50,10 @@ def _decode(data, label, size):
                 left, top = (w - side) // 2, (h - side) // 2
                 im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
                 return np.asarray(im, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError,
-            Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ValueError(f"root: image {label!r} is too large ({err.__class__.__name__}: {err}); at most "
+                         f"{MAX_IMAGE_PIXELS:,} pixels are allowed") from None
+    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError) as err:
         if str(err).startswith("root: "):
             raise
         raise ValueError(f"root: cannot read image {label!r} ({err.__class__.__name__}: {err})") from None

@@ -6,7 +6,6 @@ offline cache ``olivetti_py3.pkz`` is a pickle (loading one can run code), so it
 written here.
 """
 import hashlib
-import shutil
 import time
 from pathlib import Path
 
@@ -61,14 +60,15 @@ def read_olivetti_mat(path):
     return FaceSet(np.ascontiguousarray(images), identity, [f"olivetti-{i}" for i in range(40)], "olivetti")
 
 
-def download_olivetti(dest, *, timeout=30.0, url=OLIVETTI_URL, sha256=OLIVETTI_SHA256):
+def download_olivetti(dest, *, timeout=30.0, url=None, sha256=None):
     """Download ``olivettifaces.mat`` to ``dest`` (atomically), checking its SHA-256.
 
     Args:
         dest: file to write.
         timeout: seconds for the whole download (each socket wait is bounded by it too); a server that
             accepts and never answers raises TimeoutError instead of stalling.
-        url, sha256: where from, and the digest the file must have.
+        url, sha256: where from, and the digest the file must have; default ``OLIVETTI_URL`` and
+            ``OLIVETTI_SHA256`` (scikit-learn's).
     Returns:
         ``dest`` as a Path.
     """
@@ -76,6 +76,8 @@ def download_olivetti(dest, *, timeout=30.0, url=OLIVETTI_URL, sha256=OLIVETTI_S
 
     from gracekit.cache import atomic_write_bytes
 
+    url = OLIVETTI_URL if url is None else url
+    sha256 = OLIVETTI_SHA256 if sha256 is None else sha256
     deadline = time.monotonic() + timeout
     chunks, total = [], 0
     with urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -119,10 +121,9 @@ def build_olivetti_cache(mat_path, data_home=None):
         raise ValueError(f"mat_path: {err}") from None
     out = (Path(data_home) if data_home is not None else real_data_dir()) / OLIVETTI_FILE
     if out.resolve() != mat_path.resolve():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".part")
-        shutil.copyfile(mat_path, tmp)
-        tmp.replace(out)
+        from gracekit.cache import atomic_write_bytes
+
+        atomic_write_bytes(out, mat_path.read_bytes())
     return out
 
 

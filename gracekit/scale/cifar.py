@@ -36,10 +36,18 @@ def _numpy_globals():
     except ImportError:  # pragma: no cover - NumPy 1.x
         from numpy.core import multiarray
     # the only globals a CIFAR batch names: NumPy's array reconstruction (under its NumPy 1 and 2 module
-    # names). Everything else in the archive is dicts, lists, bytes, str and int, built by opcodes.
+    # names) and, in batches re-pickled by Python 3 at protocol 2, latin-1 encoding of bytes.
+    # Everything else in the archive is dicts, lists, bytes, str and int, built by opcodes.
     return {(mod, name): obj for mod in ("numpy.core.multiarray", "numpy._core.multiarray")
             for name, obj in (("_reconstruct", multiarray._reconstruct), ("scalar", multiarray.scalar))} | \
-        {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+        {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype, ("_codecs", "encode"): _latin1}
+
+
+def _latin1(text, encoding="latin1"):
+    """``_codecs.encode`` as pickle protocol 2 uses it for bytes, limited to latin-1."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refused _codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
 
 
 class _BatchUnpickler(pickle.Unpickler):

@@ -27,7 +27,7 @@ from torch.utils.data import DistributedSampler
 from gracekit.config import get_device, seed_everything
 from gracekit.config import progress as progress_bar
 from gracekit.cache import load_torch, save_torch, settings_key
-from gracekit.metrics import FlipReport
+from gracekit.metrics import FlipReport, flip_rates
 from gracekit.train import train_step
 
 __all__ = ["init_distributed", "dist_info", "fit_ddp", "update_counts", "report_from_counts",
@@ -227,15 +227,7 @@ def report_from_counts(counts):
         raise ValueError(f"counts must come from update_counts over at least one sample, got {len(c)} values")
     tot = dict(zip(_COUNTS, c))
     n = tot.pop("n")
-    err_old, err_new = tot["old_wrong"] / n, tot["new_wrong"] / n
-    nfr, pfr = tot["negative_flips"] / n, tot["positive_flips"] / n
-    nan = float("nan")
-    rates = {"err_old": err_old, "err_new": err_new, "nfr": nfr, "pfr": pfr,
-             "both_wrong": tot["both_wrong"] / n, "disagreement": tot["disagree"] / n,
-             "relative_nfr": nfr / ((1 - err_old) * err_new) if (1 - err_old) * err_new > 0 else nan,
-             "nfi": nfr / err_new if err_new > 0 else nan,
-             "btc": 1 - nfr / (1 - err_old) if err_old < 1 else nan,
-             "bec": 1 - pfr / err_old if err_old > 0 else nan}
+    rates = flip_rates(tot, n)  # the same formulas as flip_report (ratios of counts)
     per = np.array(c[len(_COUNTS):]).reshape(3, k)
     per_class = {i: {"n": int(per[0, i]), "negative_flips": int(per[1, i]), "positive_flips": int(per[2, i])}
                  for i in range(k)}
