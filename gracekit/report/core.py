@@ -193,7 +193,9 @@ def update_report(y_true, y_old, y_new, *, class_names=None, images=None, ids=No
     Args:
         y_true: true labels (n,) as class indices.
         y_old, y_new: each model's labels (n,) or scores (n, K); scores give the flips' confidence.
-        class_names: names of classes 0..K-1 (default "0", "1", ...).
+        class_names: names of classes 0..K-1 (default "0", "1", ...). Without class names and scores,
+            the classes are the labels that occur, named by their value (labels 0..K-1 that all occur
+            keep their indices; sparse ids such as 10**9 are encoded, so memory follows the classes).
         images: optional (n, H, W) or (n, H, W, 3) images shown beside the worst flips.
         ids: optional n names of the samples (e.g. file names), shown instead of row indices.
         title: page and table title.
