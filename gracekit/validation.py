@@ -146,8 +146,13 @@ def check_embeddings(x, name):
 
 
 def check_1d(y, n, name):
-    """A 1-D array of ``n`` entries (any labels: identities may be strings)."""
-    y = as_numpy(y, name)
+    """A 1-D array of ``n`` entries (any labels: identities may be strings or Python objects)."""
+    if hasattr(y, "detach"):
+        y = as_numpy(y, name)
+    try:
+        y = np.asarray(y)
+    except Exception as err:  # ragged lists and the like
+        raise ValueError(f"{name} must be 1-D with {n} labels, got {type(y).__name__}: {err}") from None
     if y.ndim != 1 or len(y) != n:
         raise ValueError(f"{name} must be 1-D with {n} labels, got shape {y.shape}")
     return y
