@@ -247,7 +247,8 @@ def test_pct_command_under_torchrun_matches_one_process(tmp_path):
             "--width", "4", "--batch-size", "32", "--methods", "none", "fd_lm", "--no-progress"]
     two = _run_cli([*args, "--out", "two"], tmp_path, nproc=2)
     assert two.returncode == 0, _child_errors(two.stderr)
-    assert "| FD-LM | 0.01 |" in two.stdout and "25.11 / 7.37 / 36.35" in (tmp_path / "two" / "results.md").read_text()
+    # lambda = 1/K for the K = 50 old classes the FD term covers (equal pull to fd_kl:1)
+    assert "| FD-LM | 0.02 |" in two.stdout and "25.11 / 7.37 / 36.35" in (tmp_path / "two" / "results.md").read_text()
     rec2 = json.loads((tmp_path / "two" / "results.json").read_text())["records"]
     assert [r["world_size"] for r in rec2] == [2, 2]
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
