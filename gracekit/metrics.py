@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gracekit.validation import as_numpy, check_labels, check_scores
+from gracekit.validation import as_numpy, check_labels, check_scores, ratio
 
 __all__ = [
     "to_labels", "error_rate", "negative_flip_rate", "positive_flip_rate", "relative_nfr",
     "negative_flip_impact", "backward_trust_compatibility", "backward_error_compatibility",
-    "disagreement_rate", "flip_report", "flip_rates", "FlipReport",
+    "disagreement_rate", "flip_masks", "flip_report", "flip_rates", "FlipReport",
 ]
 
 
@@ -102,49 +102,53 @@ def positive_flip_rate(y_true, y_old, y_new):
     return float(np.mean((y_old != y_true) & (y_new == y_true)))
 
 
-def relative_nfr(y_true, y_old, y_new):
+def relative_nfr(y_true, y_old, y_new, *, zero_division="warn"):
     """NFR / ((1 - Err_old) * Err_new): NFR relative to what independent errors would give (PCT eq. 11).
 
     1 means the two models' errors are independent, 0 that the new errors are a subset of the old.
-    Returns NaN when the denominator is 0 (old model always wrong or new model never wrong).
+    Undefined when the old model is never right or the new model never wrong: then ``zero_division``
+    ("warn": NaN with an ``UndefinedRatioWarning``; or a number), as everywhere in the kit.
     """
     y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
     nfr = np.mean((y_old == y_true) & (y_new != y_true))
     denom = np.mean(y_old == y_true) * np.mean(y_new != y_true)
-    return float(nfr / denom) if denom > 0 else float("nan")
+    return ratio(nfr, denom, name="relative NFR", zero_division=zero_division,
+                 why="the old model is never right or the new model never wrong")
 
 
-def negative_flip_impact(y_true, y_old, y_new):
+def negative_flip_impact(y_true, y_old, y_new, *, zero_division="warn"):
     """NFR / Err_new: the share of the new model's errors that are new (NFI in Amazon's code).
 
-    Returns NaN when the new model makes no error.
+    Undefined when the new model makes no error (``zero_division``, as in ``relative_nfr``).
     """
     y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
     err_new = np.mean(y_new != y_true)
     nfr = np.mean((y_old == y_true) & (y_new != y_true))
-    return float(nfr / err_new) if err_new > 0 else float("nan")
+    return ratio(nfr, err_new, name="NFI", why="the new model makes no error", zero_division=zero_division)
 
 
-def backward_trust_compatibility(y_true, y_old, y_new):
+def backward_trust_compatibility(y_true, y_old, y_new, *, zero_division="warn"):
     """BTC = P(new right | old right) = 1 - NFR / (1 - Err_old) (Bansal et al., AAAI 2019).
 
-    Returns NaN when the old model is never right.
+    Undefined when the old model is never right (``zero_division``, as in ``relative_nfr``).
     """
     y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
     old_right = y_old == y_true
-    return float(np.mean(y_new[old_right] == y_true[old_right])) if old_right.any() else float("nan")
+    return ratio(int((y_new[old_right] == y_true[old_right]).sum()), int(old_right.sum()), name="BTC",
+                 why="the old model is never right", zero_division=zero_division)
 
 
-def backward_error_compatibility(y_true, y_old, y_new):
+def backward_error_compatibility(y_true, y_old, y_new, *, zero_division="warn"):
     """BEC = P(new wrong | old wrong) = 1 - PFR / Err_old.
 
     This is the definition computed by Microsoft's BackwardCompatibilityML library
     (``scores.py``): of the mistakes users already know, the share the new model still makes.
-    Returns NaN when the old model is never wrong.
+    Undefined when the old model is never wrong (``zero_division``, as in ``relative_nfr``).
     """
     y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
     old_wrong = y_old != y_true
-    return float(np.mean(y_new[old_wrong] != y_true[old_wrong])) if old_wrong.any() else float("nan")
+    return ratio(int((y_new[old_wrong] != y_true[old_wrong]).sum()), int(old_wrong.sum()), name="BEC",
+                 why="the old model is never wrong", zero_division=zero_division)
 
 
 def disagreement_rate(y_old, y_new):
@@ -229,22 +233,42 @@ class _PerClass(dict):
         raise KeyError(key)
 
 
-def flip_rates(counts, n):
+def flip_masks(y_true, y_old, y_new):
+    """Boolean masks of the four cells of an update: which samples flip, and which way.
+
+    Returns:
+        dict of (n,) bool arrays: "negative" (old right, new wrong), "positive" (old wrong, new right),
+        "both_wrong" and "both_right".
+
+    Example:
+        >>> flip_masks([0, 1, 1], [0, 0, 1], [1, 1, 1])["negative"].tolist()
+        [True, False, False]
+    """
+    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    o, w = y_old == y_true, y_new == y_true
+    return {"negative": o & ~w, "positive": ~o & w, "both_wrong": ~o & ~w, "both_right": o & w}
+
+
+def flip_rates(counts, n, *, zero_division="warn"):
     """The rates of ``flip_report`` from its raw counts over ``n`` samples.
 
     Conditional rates are ratios of counts (BTC = both right / old right), so they lie in [0, 1]
-    exactly (never -0.000 from rounding); undefined ratios are NaN.
+    exactly (never -0.000 from rounding). An undefined ratio is ``zero_division`` ("warn": NaN with one
+    ``UndefinedRatioWarning`` naming it), as in ``relative_nfr``.
     """
-    c, nan = counts, float("nan")
+    c = counts
     ow, nw, nf, pf = c["old_wrong"], c["new_wrong"], c["negative_flips"], c["positive_flips"]
+    kw = dict(zero_division=zero_division)
     return {"err_old": ow / n, "err_new": nw / n, "nfr": nf / n, "pfr": pf / n,
             "both_wrong": c["both_wrong"] / n, "disagreement": c["disagree"] / n,
-            "relative_nfr": nf * n / ((n - ow) * nw) if (n - ow) * nw > 0 else nan,
-            "nfi": nf / nw if nw > 0 else nan,
-            "btc": (n - ow - nf) / (n - ow) if n > ow else nan, "bec": (ow - pf) / ow if ow > 0 else nan}
+            "relative_nfr": ratio(nf * n, (n - ow) * nw, name="relative NFR", **kw,
+                                  why="the old model is never right or the new model never wrong"),
+            "nfi": ratio(nf, nw, name="NFI", why="the new model makes no error", **kw),
+            "btc": ratio(n - ow - nf, n - ow, name="BTC", why="the old model is never right", **kw),
+            "bec": ratio(ow - pf, ow, name="BEC", why="the old model is never wrong", **kw)}
 
 
-def flip_report(y_true, y_old, y_new, n_classes=None):
+def flip_report(y_true, y_old, y_new, *, n_classes=None, zero_division="warn"):
     """Every update metric at once, with raw counts and per-class flips.
 
     Time and memory follow the number of samples and of distinct classes, not the largest label:
@@ -254,6 +278,7 @@ def flip_report(y_true, y_old, y_new, n_classes=None):
         y_true: labels (n,).
         y_old, y_new: labels (n,) or scores (n, K).
         n_classes: number of classes; default from the scores' width, else the largest label + 1.
+        zero_division: value of an undefined ratio ("warn": NaN with a warning), see ``relative_nfr``.
     Returns:
         FlipReport; ``print(report)`` shows a table, ``report["nfr"]`` a rate,
         ``report.per_class[c]`` a dict of counts for true class c (zeros for a class that does not
@@ -275,7 +300,7 @@ def flip_report(y_true, y_old, y_new, n_classes=None):
         if k > n_classes:
             raise ValueError(f"labels reach {k - 1} but n_classes is {n_classes}")
         k = int(n_classes)
-    o, nw = y_old == y_true, y_new == y_true
+    o, nw = y_old == y_true, y_new == y_true  # old right, new right: the four cells of flip_masks
     counts = {
         "old_wrong": int((~o).sum()), "new_wrong": int((~nw).sum()),
         "negative_flips": int((o & ~nw).sum()), "positive_flips": int((~o & nw).sum()),
@@ -291,5 +316,5 @@ def flip_report(y_true, y_old, y_new, n_classes=None):
                  for c, a, b, d in zip(classes.tolist(), *per)}
     if n_classes is not None or width is not None:  # the caller fixed K: list every class
         per_class = {c: per_class.get(c, {"n": 0, "negative_flips": 0, "positive_flips": 0}) for c in range(k)}
-    return FlipReport(n=n, n_classes=k, counts=counts, rates=flip_rates(counts, n),
+    return FlipReport(n=n, n_classes=k, counts=counts, rates=flip_rates(counts, n, zero_division=zero_division),
                       per_class=_PerClass(per_class, k))

@@ -7,7 +7,7 @@ or torch tensors.
 """
 import numpy as np
 
-from gracekit.validation import check_1d, check_embeddings
+from gracekit.validation import check_1d, check_embeddings, ratio
 
 __all__ = ["similarity", "cmc", "leave_one_out_cmc", "mean_average_precision", "tar_at_far", "gallery_split",
            "topk_by_identity", "cross_model_matrix", "update_gain", "backfill_curve", "clustered_se"]
@@ -209,13 +209,15 @@ def cross_model_matrix(embeddings, y, *, k=1, n_draws=5, n_shot=1, seed=0, metri
     return names, M, per
 
 
-def update_gain(m_new_old, m_old_old, m_new_new):
+def update_gain(m_new_old, m_old_old, m_new_new, *, zero_division="warn"):
     """BCT's update gain G = (M(new,old) - M(old,old)) / (M(new*,new*) - M(old,old)).
 
     Args:
         m_new_old: new queries against the old gallery.
         m_old_old: the old model alone.
         m_new_new: the unconstrained ("paragon") new model on its own gallery.
+        zero_division: G when there is no gain to share (M(new*, new*) <= M(old, old)): "warn" returns NaN
+            with an ``UndefinedRatioWarning``, a number is returned silently (as in ``metrics.relative_nfr``).
     Returns:
         G (> 0 means compatible; 1 means the full gain of the update without backfilling).
     Used in: notebooks/03_bct_faces.py
@@ -223,9 +225,9 @@ def update_gain(m_new_old, m_old_old, m_new_new):
     vals = np.array([m_new_old, m_old_old, m_new_new], dtype=float)
     if not np.isfinite(vals).all():
         raise ValueError("m_new_old, m_old_old and m_new_new must be finite numbers")
-    if m_new_new <= m_old_old:
-        raise ValueError(f"m_new_new ({m_new_new:.4f}) must exceed m_old_old ({m_old_old:.4f}): no gain to share")
-    return float((m_new_old - m_old_old) / (m_new_new - m_old_old))
+    return ratio(m_new_old - m_old_old, max(m_new_new - m_old_old, 0.0), name="update gain",
+                 why=f"the new model ({m_new_new:.4f}) does not beat the old one ({m_old_old:.4f}): "
+                     "no gain to share", zero_division=zero_division)
 
 
 def backfill_curve(query_new, gallery_old, gallery_new, y, *, fractions=None, k=1, n_draws=5, n_shot=1, seed=0,

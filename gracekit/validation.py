@@ -15,11 +15,48 @@ Traceback (most recent call last):
 ValueError: y_true has a negative label (-1); labels must be >= 0
 """
 import math
+import warnings
 
 import numpy as np
 
 __all__ = ["as_numpy", "check_labels", "check_scores", "check_embeddings", "check_1d", "label_from_text",
-           "MAX_FLOAT_LABEL"]
+           "MAX_FLOAT_LABEL", "ratio", "UndefinedRatioWarning"]
+
+
+class UndefinedRatioWarning(UserWarning):
+    """A ratio metric is undefined for these inputs (its denominator is 0), as scikit-learn's
+    UndefinedMetricWarning: the value returned is ``zero_division`` (NaN by default)."""
+
+
+def ratio(num, den, *, name, why, zero_division="warn"):
+    """``num / den``, or ``zero_division`` when ``den`` is 0: the kit's one way for undefined ratios.
+
+    Parameters
+    ----------
+    num, den : float
+    name : str
+        The metric, for the warning (e.g. ``"relative NFR"``).
+    why : str
+        When the denominator is 0, in words (e.g. ``"the new model makes no error"``).
+    zero_division : "warn" or float, default "warn"
+        "warn": return NaN with an ``UndefinedRatioWarning``; a number: return it silently.
+
+    Examples
+    --------
+    >>> ratio(1, 4, name="x", why="-")
+    0.25
+    >>> ratio(0, 0, name="BTC", why="the old model is never right", zero_division=1.0)
+    1.0
+    """
+    if den > 0:
+        return float(num / den)
+    if isinstance(zero_division, str):
+        if zero_division != "warn":
+            raise ValueError(f"zero_division must be 'warn' or a number, got {zero_division!r}")
+        warnings.warn(f"{name} is undefined because {why}; returning nan (pass zero_division= to choose a "
+                      f"value)", UndefinedRatioWarning, stacklevel=3)
+        return float("nan")
+    return float(zero_division)
 
 # the largest float that still holds every whole number below it exactly
 MAX_FLOAT_LABEL = 2 ** 53

@@ -93,3 +93,36 @@ def test_flip_report_n_classes():
     assert rep.n_classes == 5 and set(rep.per_class) == set(range(5))
     with pytest.raises(ValueError, match="n_classes"):
         M.flip_report([0, 3], [0, 1], [1, 1], n_classes=2)
+
+
+def test_undefined_ratios_warn_once_the_same_way_everywhere():
+    """One rule for undefined ratios (as scikit-learn's zero_division): NaN with a warning, or a chosen value."""
+    import warnings
+
+    from gracekit.retrieval import update_gain
+    from gracekit.validation import UndefinedRatioWarning
+
+    y = [0, 1, 1]
+    for f, args in [(M.relative_nfr, (y, y, y)), (M.negative_flip_impact, (y, y, y)),
+                    (M.backward_error_compatibility, (y, y, y)),
+                    (M.backward_trust_compatibility, ([0, 1, 1], [1, 0, 0], [0, 1, 1])),
+                    (update_gain, (0.5, 0.6, 0.6))]:
+        with pytest.warns(UndefinedRatioWarning, match="undefined because"):
+            assert np.isnan(f(*args))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert f(*args, zero_division=1.0) == 1.0
+    with pytest.warns(UndefinedRatioWarning, match="relative NFR"):
+        rep = M.flip_report(y, y, y)
+    assert np.isnan(rep["relative_nfr"]) and rep["btc"] == 1.0
+    assert M.flip_report(y, y, y, zero_division=0.0)["nfi"] == 0.0
+    with pytest.raises(ValueError, match="zero_division"):
+        M.relative_nfr(y, y, y, zero_division="ignore")
+
+
+def test_flip_masks_are_the_four_cells():
+    masks = M.flip_masks([0, 1, 1, 0], [0, 0, 1, 1], [1, 1, 1, 0])
+    assert masks["negative"].tolist() == [True, False, False, False]
+    assert masks["positive"].tolist() == [False, True, False, True]
+    assert masks["both_right"].tolist() == [False, False, True, False]
+    assert not masks["both_wrong"].any()

@@ -107,8 +107,11 @@ def test_cross_model_matrix_random_model_is_at_chance():
 def test_update_gain():
     assert update_gain(0.55, 0.50, 0.70) == pytest.approx(0.25)
     assert update_gain(0.555, 0.524, 0.620) == pytest.approx(0.3229, abs=1e-3)  # openBCT ImageNet top-1
-    with pytest.raises(ValueError, match="m_new_new"):
-        update_gain(0.5, 0.6, 0.6)
+    from gracekit.validation import UndefinedRatioWarning
+
+    with pytest.warns(UndefinedRatioWarning, match="no gain to share"):
+        assert np.isnan(update_gain(0.5, 0.6, 0.6))
+    assert update_gain(0.5, 0.6, 0.6, zero_division=0.0) == 0.0
     with pytest.raises(ValueError, match="finite"):
         update_gain(np.nan, 0.5, 0.6)
 

@@ -6,7 +6,7 @@ precomputed arrays; ``show`` builds and displays one.
 """
 import numpy as np
 
-from gracekit.metrics import flip_report
+from gracekit.metrics import flip_masks, flip_report
 from gracekit.viz.explorer import ExplorerView, display_view
 
 __all__ = ["BlendModel", "BlendView", "show"]
@@ -57,9 +57,9 @@ class BlendModel:
         y_blend = self.predict(alpha)
         y_old = self.p_old.argmax(1)
         rep = flip_report(self.y_true, y_old, y_blend, n_classes=self.p_old.shape[1])
+        masks = flip_masks(self.y_true, y_old, y_blend)
         state = {"alpha": float(alpha), "y_pred": y_blend, **rep.rates,
-                 "negative": (y_old == self.y_true) & (y_blend != self.y_true),
-                 "positive": (y_old != self.y_true) & (y_blend == self.y_true)}
+                 "negative": masks["negative"], "positive": masks["positive"]}
         if with_grid and self.grid_new is not None:
             state["grid"] = ((1 - alpha) * self.grid_old + alpha * self.grid_new).argmax(-1)
         return state

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
+from gracekit.metrics import flip_masks
 from gracekit.viz.style import CLASS_COLORS, CLASS_FILLS, ERR_LABEL, FLIP_COLORS, HIGHLIGHT, NFR_LABEL, REFERENCE
 
 __all__ = ["decision_grid", "plot_data_2d", "plot_flip_map", "plot_tradeoff_curve"]
@@ -77,8 +78,8 @@ def plot_flip_map(X, y_true, y_old, y_new, extent=None, grid_old=None, grid_new=
         xs, ys = np.linspace(x0, x1, grid_old.shape[1]), np.linspace(y0, y1, grid_old.shape[0])
         ax.contour(xs, ys, grid_old, levels=np.arange(grid_old.max()) + 0.5, colors="k",
                    linewidths=1.2, linestyles="--")
-    neg = (y_old == y_true) & (y_new != y_true)
-    pos = (y_old != y_true) & (y_new == y_true)
+    masks = flip_masks(y_true, y_old, y_new)
+    neg, pos = masks["negative"], masks["positive"]
     if "positive" in kinds:
         ax.scatter(X[pos, 0], X[pos, 1], s=9, color=FLIP_COLORS["positive"], alpha=0.7,
                    label=f"positive flips ({pos.sum():,})")
