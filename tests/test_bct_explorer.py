@@ -72,3 +72,14 @@ def test_plots_return_figures_and_validate():
     with pytest.raises(ValueError, match="curves"):
         plot_backfill([0, 1], {"x": [1]})
     matplotlib.pyplot.close("all")
+
+
+def test_sweep_uses_a_separate_paragon_for_the_gain():
+    base = _sweep()
+    recs = [{"lam": lam, "matrix": M, "paragon": 0.9} for lam, M in zip(base.lambdas, base.matrices)]
+    sw = BCTSweep.from_records(recs, names=("old", "twin", "BCT"))
+    assert sw.names == ["old", "twin", "BCT"]
+    assert sw.at(1)["gain"] == pytest.approx((0.55 - 0.5) / (0.9 - 0.5))  # not M[1, 1] = 0.7
+    assert sw.at(1)["paragon"] == 0.9
+    with pytest.raises(ValueError, match="paragon"):
+        BCTSweep([0.1, 3.0], base.matrices, paragon=[0.9])
