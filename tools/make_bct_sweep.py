@@ -226,7 +226,10 @@ def main(argv=None):
             recs = attach_independent(kept, recs[-1]) + recs
         records += recs
         print(f"seed {seed} done at {time.perf_counter() - start:.0f} s: {timings[seed]}", flush=True)
-    meta = {"made_by": "tools/make_bct_sweep.py" + (" --fast" if args.fast else ""), "seeds": args.seeds,
+    if base is not None:  # seeds not retrained keep their records
+        records += [r for r in base["records"] if r["seed"] not in args.seeds]
+    meta = {"made_by": "tools/make_bct_sweep.py" + (" --fast" if args.fast else ""),
+            "seeds": sorted({r["seed"] for r in records}),
             "setup": setup, "lams": LAMS, "main_lam": MAIN_LAM, "l2_lams": L2_LAMS,
             "seconds": round(time.perf_counter() - start, 1), "timings": timings, "threads": 1,
             "torch": torch.__version__, "python": platform.python_version(), "gracekit": gracekit.__version__,

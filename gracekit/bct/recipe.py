@@ -1,7 +1,7 @@
 """The trained face embedders of notebook 03, shipped as small state dicts (made by tools/make_bct_models.py).
 
 Training the notebook's six models takes minutes on a CPU; the kit ships them in
-``gracekit/data/bct_models.pt`` (float32 state dicts, read with ``torch.load(weights_only=True)``, so the
+``gracekit/data/bct_models.pt`` (float16 state dicts, turned back into float32 models here; read with ``torch.load(weights_only=True)``, so the
 file cannot run code) and the notebook retrains them only when the learner asks.
 """
 import json
@@ -45,8 +45,9 @@ def load_models(path=None):
     models = {}
     for name, state in data["models"].items():
         model = FaceEmbedder(int(meta["n_classes"][name]), scale=meta["setup"]["scale"])
+        state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
         if "weight" not in state:
-            state = dict(state, weight=torch.zeros(0, model.emb_dim))
+            state["weight"] = torch.zeros(0, model.emb_dim)
         model.load_state_dict(state)
         models[name] = model.eval()
     return models, meta
