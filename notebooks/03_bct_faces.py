@@ -45,6 +45,7 @@ import torch
 
 import gracekit
 from gracekit.bct import explorer as bct_view
+from gracekit.bct import plots as bct_plots
 from gracekit.bct.face_files import load_faces
 from gracekit.bct.faces import make_faces, split_identities
 from gracekit.bct.recipe import load_models
@@ -183,7 +184,7 @@ print(f"old/old top-1 = {m_old_old:.3f}   independent new/new = {m_paragon:.3f} 
       f"({head.mean():+.3f} ± {clustered_se(head):.3f}, SE clustered over {S['n_test']} test identities)")
 print(f"independent new -> old gallery = {m_ind_old:.3f} ± {clustered_se(per[('indep', 'old')]):.3f}; "
       f"chance = {chance:.3f}")
-bct_view.plot_cross_model_matrix(M, ["old", "independent"], title="independent training: top-1")
+bct_plots.plot_cross_model_matrix(M, ["old", "independent"], title="independent training: top-1")
 plt.show()
 
 # %% [markdown]
@@ -234,7 +235,7 @@ print(f"update gain G = {G:.2f}   (openBCT, ImageNet R18 -> R50-BCT, top-1: (55.
       f"{update_gain(0.555, 0.524, 0.620):.2f})")
 print(f"BCT new/new = {m_bct_new:.3f} vs independent new/new = {m_paragon:.3f} "
       f"({nn_gap.mean():+.3f} ± {clustered_se(nn_gap):.3f})")
-bct_view.plot_cross_model_matrix(M, ["old", "independent", "BCT"], title=f"BCT, λ = {LAM:g}: top-1")
+bct_plots.plot_cross_model_matrix(M, ["old", "independent", "BCT"], title=f"BCT, λ = {LAM:g}: top-1")
 plt.show()
 
 # %% [markdown]
@@ -342,7 +343,7 @@ for i, name in enumerate(names[1:], start=1):
     g = gain(M[i, 0], M[0, 0], m_paragon)
     print(f"{name:<14}{M[i, 0]:>9.3f}{d.mean():>+11.3f}{clustered_se(d):>8.3f}{g:>+7.2f}{M[i, i]:>9.3f}")
 print(f"old/old = {M[0, 0]:.3f}; chance = {chance:.3f}")
-bct_view.plot_cross_model_matrix(M, names, title=f"top-1, all models (seed {SEED})")
+bct_plots.plot_cross_model_matrix(M, names, title=f"top-1, all models (seed {SEED})")
 plt.show()
 
 g_bct, g_abl = per_seed(f"bct-{LAM:g}", "gain"), per_seed("bct-oldonly", "gain")
@@ -400,7 +401,7 @@ for lam in lams:
           + f"; G = {summary[lam]['gain'][0]:+.2f} ± {summary[lam]['gain'][1]:.2f}"
           + f"; new/new - independent = {summary[lam]['new_new'][0]:+.3f} ± {summary[lam]['new_new'][1]:.3f}")
 old_old_sweep = np.mean([r["old_old"] for r in records])
-fig = bct_view.plot_lambda_sweep(lams, [summary[lam]["new_old"][0] for lam in lams], old_old_sweep,
+fig = bct_plots.plot_lambda_sweep(lams, [summary[lam]["new_old"][0] for lam in lams], old_old_sweep,
                                  new_new=[se_mean(per_seed(f"bct-{lam:g}", "new_new"))[0] for lam in lams],
                                  paragon=np.mean(per_seed(f"bct-{LAM:g}", "paragon")),
                                  se=[summary[lam]["new_old"][1] for lam in lams])
@@ -436,7 +437,7 @@ claim("new/new stays within 4 points of the independent model's at every λ (mea
 
 # %%
 seed0 = [r for r in records if r["seed"] == seeds[0]]
-sweep = bct_view.BCTSweep.from_records(seed0, names=("old", "twin", "BCT"))
+sweep = bct_view.BCTSweepModel.from_records(seed0, names=("old", "twin", "BCT"))
 view = bct_view.show(sweep, start=lams.index(LAM) if LAM in lams else None)
 
 # %%
@@ -447,7 +448,7 @@ for i, ax in enumerate(axes.ravel()):
         ax.axis("off")
         continue
     s = sweep.at(i)
-    bct_view.plot_cross_model_matrix(s["matrix"], sweep.names, ax=ax, fontsize=12,
+    bct_plots.plot_cross_model_matrix(s["matrix"], sweep.names, ax=ax, fontsize=12,
                                      title=f"λ = {s['lam']:g}, G = {s['gain']:+.2f}")
 fig.suptitle(f"top-1, query model (rows) x gallery model (columns), seed {seeds[0]}")
 fig.tight_layout()
@@ -472,7 +473,7 @@ for name, label in [("indep", "independent"), ("BCT", "BCT"), ("L2", "L2")]:
     curves[label], areas[label] = acc, area
     print(f"{label:<12} top-1 at 0% / 50% / 100% backfilled: {acc[0]:.3f} / {acc[len(acc) // 2]:.3f} / "
           f"{acc[-1]:.3f}; area = {area:.3f}")
-fig = bct_view.plot_backfill(fr, curves)
+fig = bct_plots.plot_backfill(fr, curves)
 fig.axes[0].axhline(m_old_old, color="k", ls="--", lw=1, label="old/old")
 fig.axes[0].legend(fontsize=8)
 plt.show()
@@ -591,8 +592,11 @@ if not USE_OLIVETTI:
 elif not olivetti_file.is_file():
     print(f"Olivetti check skipped: no olivettifaces.mat in {real_data_dir()}.")
 else:
-    real = load_faces("olivetti", data_home=real_data_dir(), fallback=None)
-    print(f"loaded: {real.source}, {len(real.images)} images of {len(real.names)} people")
+    try:
+        real = load_faces("olivetti", data_home=real_data_dir(), fallback=None)
+        print(f"loaded: {real.source}, {len(real.images)} images of {len(real.names)} people")
+    except (OSError, ValueError) as err:  # an unreadable file: say so in one line and go on
+        print(f"Olivetti check skipped: {olivetti_file} could not be read ({err.__class__.__name__}: {err}).")
 
 # %%
 if real is not None:
@@ -613,7 +617,7 @@ if real is not None:
     print(f"new -> old gallery: independent {M_o[1, 0]:.3f} (chance {1 / 15:.3f}), BCT {M_o[2, 0]:.3f} "
           f"(lift {lift.mean():+.3f} ± {clustered_se(lift):.3f}); BCT - old/old {d_o.mean():+.3f} ± "
           f"{clustered_se(d_o):.3f}")
-    bct_view.plot_cross_model_matrix(M_o, ["old", "independent", "BCT"], title="Olivetti (15 test people): top-1")
+    bct_plots.plot_cross_model_matrix(M_o, ["old", "independent", "BCT"], title="Olivetti (15 test people): top-1")
     plt.show()
     claim("on Olivetti, BCT lifts new->old far above the independent model's (by more than 3 SE)",
           lift.mean() > 3 * clustered_se(lift), only_full=True, lift=lift.mean(), se=clustered_se(lift))
