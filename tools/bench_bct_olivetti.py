@@ -60,7 +60,7 @@ def main(argv=None):
     torch.set_num_threads(1)
     home = Path(tempfile.mkdtemp(prefix="olivetti-"))
     build_olivetti_cache(args.mat, home)
-    real = load_faces("olivetti", data_home=home)
+    real = load_faces("olivetti", data_home=home, fallback=None)  # never synthetic faces in disguise
     print(f"lambda = {args.lam:g}\n")
     print("| old model saw | split | old/old | indep. new->old | BCT new->old | BCT - old/old (SE) "
           "| indep. new/new | BCT new/new |\n|---|---|---|---|---|---|---|---|")
