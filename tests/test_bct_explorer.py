@@ -47,7 +47,7 @@ def test_view_shows_the_selected_matrix_and_only_blits(no_full_redraw):
     assert "λ = 3" in view.label.value and "PASSES" in view.text.value and view.image.value != first
     # the cell colours and the numbers written in are those of the selected lambda
     np.testing.assert_allclose(view.cells.get_array(), sweep.matrices[1])
-    assert view.numbers[2 * 3 + 0].get_text() == "0.550"
+    assert view.numbers[2 * 3 + 0].get_text() == "0.55"  # two decimals stay readable
 
 
 def test_lambda_sweep_uses_the_kit_colours():
@@ -72,3 +72,14 @@ def test_plots_return_figures_and_validate():
     with pytest.raises(ValueError, match="curves"):
         plot_backfill([0, 1], {"x": [1]})
     matplotlib.pyplot.close("all")
+
+
+def test_sweep_uses_a_separate_paragon_for_the_gain():
+    base = _sweep()
+    recs = [{"lam": lam, "matrix": M, "paragon": 0.9} for lam, M in zip(base.lambdas, base.matrices)]
+    sw = BCTSweepModel.from_records(recs, names=("old", "twin", "BCT"))
+    assert sw.names == ["old", "twin", "BCT"]
+    assert sw.at(1)["gain"] == pytest.approx((0.55 - 0.5) / (0.9 - 0.5))  # not M[1, 1] = 0.7
+    assert sw.at(1)["paragon"] == 0.9
+    with pytest.raises(ValueError, match="paragon"):
+        BCTSweepModel([0.1, 3.0], base.matrices, paragon=[0.9])

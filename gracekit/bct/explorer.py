@@ -16,11 +16,12 @@ class BCTSweepModel:
 
     Args:
         lambdas: lambda per sweep point.
-        matrices: (n_lambda, 3, 3) arrays M[query, gallery] over the models (old, independent new, BCT).
+        matrices: (n_lambda, 3, 3) arrays M[query, gallery] over the models (old, a reference new model, BCT).
         names: the three model names in matrix order (default old, new*, BCT).
+        paragon: new/new of the independent model per lambda, the denominator of G (default: M[1, 1]).
     """
 
-    def __init__(self, lambdas, matrices, names=("old", "new*", "BCT")):
+    def __init__(self, lambdas, matrices, names=("old", "new*", "BCT"), paragon=None):
         self.lambdas = [float(x) for x in lambdas]
         self.matrices = np.asarray(matrices, dtype=float)
         self.names = list(names)
@@ -29,21 +30,26 @@ class BCTSweepModel:
                              f"got {self.matrices.shape}")
         if not self.lambdas:
             raise ValueError("lambdas must hold at least one value")
+        self.paragon = None if paragon is None else [float(x) for x in paragon]
+        if self.paragon is not None and len(self.paragon) != len(self.lambdas):
+            raise ValueError(f"paragon must hold one value per lambda ({len(self.lambdas)}), got {len(self.paragon)}")
 
     @classmethod
-    def from_records(cls, records):
-        """Build from a list of dicts with keys ``lam`` and ``matrix`` (3x3), sorted by lambda."""
+    def from_records(cls, records, names=("old", "new*", "BCT")):
+        """Build from a list of dicts with keys ``lam`` and ``matrix`` (3x3), and optionally ``paragon``."""
         if not records:
             raise ValueError("records must be a non-empty list of {'lam', 'matrix'} dicts")
         records = sorted(records, key=lambda r: r["lam"])
-        return cls([r["lam"] for r in records], [r["matrix"] for r in records])
+        paragon = [r["paragon"] for r in records] if all("paragon" in r for r in records) else None
+        return cls([r["lam"] for r in records], [r["matrix"] for r in records], names, paragon)
 
     def at(self, i):
         """Summary of sweep point i: lambda, matrix, M(new,old), M(old,old), G and whether it passes."""
         if not 0 <= int(i) < len(self.lambdas):
             raise ValueError(f"i must be in 0..{len(self.lambdas) - 1}, got {i}")
         M = self.matrices[int(i)]
-        m_no, m_oo, m_paragon = M[2, 0], M[0, 0], M[1, 1]
+        m_no, m_oo = M[2, 0], M[0, 0]
+        m_paragon = M[1, 1] if self.paragon is None else self.paragon[int(i)]
         gain = (m_no - m_oo) / (m_paragon - m_oo) if m_paragon > m_oo else float("nan")
         return {"lam": self.lambdas[int(i)], "matrix": M, "new_old": m_no, "old_old": m_oo,
                 "new_new": M[2, 2], "paragon": m_paragon, "gain": gain, "passes": bool(m_no > m_oo)}
@@ -99,7 +105,7 @@ class BCTSweepView(ExplorerView):
         self.cells.set_data(M)
         for idx, t in enumerate(self.numbers):
             v = M[idx // k, idx % k]
-            t.set_text(f"{v:.3f}")
+            t.set_text(f"{v:.2f}")
             t.set_color("white" if v < 0.6 else "black")
         self.ax.set_title(f"top-1, λ = {s['lam']:g}")
         self.label.value = f"λ = {s['lam']:g}"

@@ -10,20 +10,25 @@ from gracekit.viz.style import METHOD_COLORS, REFERENCE, method_color, method_ma
 __all__ = ["plot_cross_model_matrix", "plot_lambda_sweep", "plot_backfill"]
 
 
-def plot_cross_model_matrix(M, names, title=None, ax=None, se=None):
-    """Heat map of M[query model, gallery model] with the values written in; returns the Figure."""
+def plot_cross_model_matrix(M, names, title=None, ax=None, se=None, *, decimals=2, fontsize=11):
+    """Heat map of M[query model, gallery model] with the values written in; returns the Figure.
+
+    ``decimals`` and ``fontsize`` set the numbers in the cells (2 decimals at 11 pt stay readable when
+    several matrices share a figure).
+    """
     import matplotlib.pyplot as plt
 
     M = np.asarray(M, dtype=float)
     if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] != len(names):
         raise ValueError(f"M must be square with one row per name ({len(names)}), got shape {M.shape}")
-    size = (1.3 * len(names) + 1.8, 1.1 * len(names) + 1.2)
+    size = (1.5 * len(names) + 1.8, 1.3 * len(names) + 1.2)
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=size)
     ax.imshow(M, vmin=0, vmax=1, cmap="viridis")
     for i in range(len(names)):
         for j in range(len(names)):
-            text = f"{M[i, j]:.3f}" + (f"\n±{se[i][j]:.3f}" if se is not None else "")
-            ax.text(j, i, text, ha="center", va="center", fontsize=9, color="white" if M[i, j] < 0.6 else "black")
+            text = f"{M[i, j]:.{decimals}f}" + (f"\n±{se[i][j]:.{decimals}f}" if se is not None else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=fontsize, fontweight="bold",
+                    color="white" if M[i, j] < 0.6 else "black")
     ax.set_xticks(range(len(names)), names)
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("gallery model")
