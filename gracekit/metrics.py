@@ -13,58 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gracekit.validation import as_numpy, check_labels, check_scores, ratio
+from gracekit.validation import as_numpy, check_update_labels, ratio, to_labels
 
 __all__ = [
     "to_labels", "error_rate", "negative_flip_rate", "positive_flip_rate", "relative_nfr",
     "negative_flip_impact", "backward_trust_compatibility", "backward_error_compatibility",
     "disagreement_rate", "flip_masks", "flip_report", "flip_rates", "FlipReport",
 ]
-
-
-def to_labels(a, name="y", n_classes=None):
-    """Return integer labels (n,) from labels or a score matrix (n, K), validated.
-
-    Args:
-        a: labels (n,) or scores (n, K); list, NumPy array or torch tensor (bfloat16 included).
-        name: argument name used in error messages.
-        n_classes: if given, labels must lie in [0, n_classes) and scores must have K columns.
-    Returns:
-        int64 NumPy array of shape (n,).
-
-    Example:
-        >>> to_labels([[0.1, 0.9], [0.8, 0.2]]).tolist()
-        [1, 0]
-    """
-    arr = as_numpy(a, name)
-    if arr.ndim == 2:
-        return check_scores(arr, name, n_classes).argmax(axis=1).astype(np.int64)
-    return check_labels(arr, name, n_classes)
-
-
-def _prepare(y_true, y_old, y_new):
-    return _prepare_k(y_true, y_old, y_new)[:3]
-
-
-def _prepare_k(y_true, y_old, y_new):
-    """Validated int64 labels of the three inputs, and the class count fixed by scores (or None)."""
-    t = as_numpy(y_true, "y_true")
-    if t.ndim != 1:
-        raise ValueError(f"y_true must be 1-D labels of shape (n,), got "
-                         f"{'a scalar' if t.ndim == 0 else f'shape {t.shape}'}")
-    # the class count comes from whichever input fixes it: a score matrix, else the largest label
-    shapes = [as_numpy(a, n) for a, n in ((y_old, "y_old"), (y_new, "y_new"))]
-    widths = {s.shape[1] for s in shapes if s.ndim == 2}
-    if len(widths) > 1:
-        raise ValueError(f"y_old and y_new scores have different numbers of classes: {sorted(widths)}")
-    n_classes = widths.pop() if widths else None
-    y_true = to_labels(t, "y_true", n_classes)
-    y_old = to_labels(shapes[0], "y_old", n_classes)
-    y_new = to_labels(shapes[1], "y_new", n_classes)
-    if not (len(y_true) == len(y_old) == len(y_new)):
-        raise ValueError(f"y_true, y_old and y_new must have the same length, got "
-                         f"{len(y_true)}, {len(y_old)} and {len(y_new)}")
-    return y_true, y_old, y_new, n_classes
 
 
 def error_rate(y_true, y_pred):
@@ -76,7 +31,7 @@ def error_rate(y_true, y_pred):
     Returns:
         float in [0, 1].
     """
-    y_true, _, y_pred = _prepare(y_true, y_pred, y_pred)
+    y_true, _, y_pred = check_update_labels(y_true, y_pred, y_pred)[:3]
     return float(np.mean(y_pred != y_true))
 
 
@@ -89,7 +44,7 @@ def negative_flip_rate(y_true, y_old, y_new):
     Returns:
         float in [0, 1].
     """
-    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    y_true, y_old, y_new = check_update_labels(y_true, y_old, y_new)[:3]
     return float(np.mean((y_old == y_true) & (y_new != y_true)))
 
 
@@ -98,7 +53,7 @@ def positive_flip_rate(y_true, y_old, y_new):
 
     Args and Returns as in ``negative_flip_rate``.
     """
-    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    y_true, y_old, y_new = check_update_labels(y_true, y_old, y_new)[:3]
     return float(np.mean((y_old != y_true) & (y_new == y_true)))
 
 
@@ -109,7 +64,7 @@ def relative_nfr(y_true, y_old, y_new, *, zero_division="warn"):
     Undefined when the old model is never right or the new model never wrong: then ``zero_division``
     ("warn": NaN with an ``UndefinedRatioWarning``; or a number), as everywhere in the kit.
     """
-    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    y_true, y_old, y_new = check_update_labels(y_true, y_old, y_new)[:3]
     nfr = np.mean((y_old == y_true) & (y_new != y_true))
     denom = np.mean(y_old == y_true) * np.mean(y_new != y_true)
     return ratio(nfr, denom, name="relative NFR", zero_division=zero_division,
@@ -121,7 +76,7 @@ def negative_flip_impact(y_true, y_old, y_new, *, zero_division="warn"):
 
     Undefined when the new model makes no error (``zero_division``, as in ``relative_nfr``).
     """
-    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    y_true, y_old, y_new = check_update_labels(y_true, y_old, y_new)[:3]
     err_new = np.mean(y_new != y_true)
     nfr = np.mean((y_old == y_true) & (y_new != y_true))
     return ratio(nfr, err_new, name="NFI", why="the new model makes no error", zero_division=zero_division)
@@ -132,7 +87,7 @@ def backward_trust_compatibility(y_true, y_old, y_new, *, zero_division="warn"):
 
     Undefined when the old model is never right (``zero_division``, as in ``relative_nfr``).
     """
-    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    y_true, y_old, y_new = check_update_labels(y_true, y_old, y_new)[:3]
     old_right = y_old == y_true
     return ratio(int((y_new[old_right] == y_true[old_right]).sum()), int(old_right.sum()), name="BTC",
                  why="the old model is never right", zero_division=zero_division)
@@ -145,7 +100,7 @@ def backward_error_compatibility(y_true, y_old, y_new, *, zero_division="warn"):
     (``scores.py``): of the mistakes users already know, the share the new model still makes.
     Undefined when the old model is never wrong (``zero_division``, as in ``relative_nfr``).
     """
-    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    y_true, y_old, y_new = check_update_labels(y_true, y_old, y_new)[:3]
     old_wrong = y_old != y_true
     return ratio(int((y_new[old_wrong] != y_true[old_wrong]).sum()), int(old_wrong.sum()), name="BEC",
                  why="the old model is never wrong", zero_division=zero_division)
@@ -244,7 +199,7 @@ def flip_masks(y_true, y_old, y_new):
         >>> flip_masks([0, 1, 1], [0, 0, 1], [1, 1, 1])["negative"].tolist()
         [True, False, False]
     """
-    y_true, y_old, y_new = _prepare(y_true, y_old, y_new)
+    y_true, y_old, y_new = check_update_labels(y_true, y_old, y_new)[:3]
     o, w = y_old == y_true, y_new == y_true
     return {"negative": o & ~w, "positive": ~o & w, "both_wrong": ~o & ~w, "both_right": o & w}
 
@@ -292,7 +247,7 @@ def flip_report(y_true, y_old, y_new, *, n_classes=None, zero_division="warn"):
 
     Used in: notebooks/01_negative_flips.py, notebooks/02_pc_training.py
     """
-    y_true, y_old, y_new, width = _prepare_k(y_true, y_old, y_new)
+    y_true, y_old, y_new, width = check_update_labels(y_true, y_old, y_new)
     k = int(max(y_true.max(), y_old.max(), y_new.max())) + 1
     if n_classes is not None:
         if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:

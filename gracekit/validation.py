@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 __all__ = ["as_numpy", "check_labels", "check_scores", "check_embeddings", "check_1d", "label_from_text",
-           "MAX_FLOAT_LABEL", "ratio", "UndefinedRatioWarning"]
+           "MAX_FLOAT_LABEL", "ratio", "UndefinedRatioWarning", "to_labels", "check_update_labels"]
 
 
 class UndefinedRatioWarning(UserWarning):
@@ -227,3 +227,44 @@ def label_from_text(value, where):
     if i > np.iinfo(np.int64).max:
         raise ValueError(f"{where}: label {v!r} is too large for a class id (must be below 2**63)")
     return str(i)
+
+
+def to_labels(a, name="y", n_classes=None):
+    """Return integer labels (n,) from labels or a score matrix (n, K), validated.
+
+    Args:
+        a: labels (n,) or scores (n, K); list, NumPy array or torch tensor (bfloat16 included).
+        name: argument name used in error messages.
+        n_classes: if given, labels must lie in [0, n_classes) and scores must have K columns.
+    Returns:
+        int64 NumPy array of shape (n,).
+
+    Example:
+        >>> to_labels([[0.1, 0.9], [0.8, 0.2]]).tolist()
+        [1, 0]
+    """
+    arr = as_numpy(a, name)
+    if arr.ndim == 2:
+        return check_scores(arr, name, n_classes).argmax(axis=1).astype(np.int64)
+    return check_labels(arr, name, n_classes)
+
+
+def check_update_labels(y_true, y_old, y_new):
+    """Validated int64 labels of the three inputs, and the class count fixed by scores (or None)."""
+    t = as_numpy(y_true, "y_true")
+    if t.ndim != 1:
+        raise ValueError(f"y_true must be 1-D labels of shape (n,), got "
+                         f"{'a scalar' if t.ndim == 0 else f'shape {t.shape}'}")
+    # the class count comes from whichever input fixes it: a score matrix, else the largest label
+    shapes = [as_numpy(a, n) for a, n in ((y_old, "y_old"), (y_new, "y_new"))]
+    widths = {s.shape[1] for s in shapes if s.ndim == 2}
+    if len(widths) > 1:
+        raise ValueError(f"y_old and y_new scores have different numbers of classes: {sorted(widths)}")
+    n_classes = widths.pop() if widths else None
+    y_true = to_labels(t, "y_true", n_classes)
+    y_old = to_labels(shapes[0], "y_old", n_classes)
+    y_new = to_labels(shapes[1], "y_new", n_classes)
+    if not (len(y_true) == len(y_old) == len(y_new)):
+        raise ValueError(f"y_true, y_old and y_new must have the same length, got "
+                         f"{len(y_true)}, {len(y_old)} and {len(y_new)}")
+    return y_true, y_old, y_new, n_classes

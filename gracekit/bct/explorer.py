@@ -6,6 +6,8 @@ The computation lives in ``BCTSweepModel`` (plain Python, testable without a ker
 """
 import numpy as np
 
+from gracekit.retrieval import update_gain
+
 from gracekit.viz.explorer import ExplorerView, display_view
 
 __all__ = ["BCTSweepModel", "BCTSweepView", "show"]
@@ -50,7 +52,7 @@ class BCTSweepModel:
         M = self.matrices[int(i)]
         m_no, m_oo = M[2, 0], M[0, 0]
         m_paragon = M[1, 1] if self.paragon is None else self.paragon[int(i)]
-        gain = (m_no - m_oo) / (m_paragon - m_oo) if m_paragon > m_oo else float("nan")
+        gain = update_gain(m_no, m_oo, m_paragon)
         return {"lam": self.lambdas[int(i)], "matrix": M, "new_old": m_no, "old_old": m_oo,
                 "new_new": M[2, 2], "paragon": m_paragon, "gain": gain, "passes": bool(m_no > m_oo)}
 
