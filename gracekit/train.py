@@ -79,8 +79,13 @@ def fit(model, X, y, *, n_epochs=20, lr=1e-3, batch_size=128, weight_decay=0.0, 
     Used in: notebooks/02-05.
     """
     X, y = _check_xy(X, y)
-    if n_epochs < 1 or batch_size < 1 or lr <= 0:
-        raise ValueError("n_epochs and batch_size must be >= 1 and lr > 0")
+    for name, value in (("n_epochs", n_epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    for name, value in (("lr", lr), ("weight_decay", weight_decay)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not np.isfinite(value) \
+                or value < 0 or (name == "lr" and value == 0):
+            raise ValueError(f"{name} must be a {'positive' if name == 'lr' else 'non-negative'} number, got {value!r}")
     if optimizer not in ("adam", "sgd"):
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     seed_everything(seed)
