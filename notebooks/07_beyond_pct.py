@@ -15,7 +15,7 @@
 # 02's toy: distil an ensemble into one model (ELODI), treat churn as a budget that distillation
 # spends (Jiang et al.), and move between the old and the new weights without training (BCWI).
 #
-# **Time:** ~30 min. The notebook trains about a hundred small networks (a minute or two on a laptop
+# **Time:** ~30 min. The notebook trains about sixty small networks (a minute or two on a laptop
 # CPU); they are cached, so a second run takes seconds.
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gracekit/gracekit/blob/main/notebooks/07_beyond_pct.ipynb)
