@@ -38,11 +38,14 @@ is **not** equivalent to it for the KL distance:
 
 Plain distillation is alpha=1, beta=0. The naive PC loss (paper eq. 6) is F = 1[old correct],
 D = cross-entropy to the label: CE + lam * naive_pc reweights old-correct samples by (1 + lam).
+
+Logit difference inhibition (LDI; Zhao et al., "ELODI", arXiv 2205.06265) distills a reference model,
+usually a homogeneous ensemble, with a per-sample penalty on large logit differences only; see ``ldi``.
 """
 import torch
 import torch.nn.functional as F
 
-__all__ = ["focal_distillation", "kd", "naive_pc", "old_correct", "logit_distance"]
+__all__ = ["focal_distillation", "kd", "naive_pc", "old_correct", "logit_distance", "ldi"]
 
 _DISTANCES = ("kl", "lm")
 _REDUCTIONS = ("mean", "sum", "none")
@@ -175,3 +178,61 @@ def naive_pc(logits_new, logits_old, y, *, reduction="mean"):
     y = _check_y(y, logits_new.shape[0], logits_new.shape[1]).to(logits_new.device)
     mask = old_correct(logits_old.detach(), y)
     return _reduce(mask * F.cross_entropy(logits_new, y, reduction="none"), reduction)
+
+
+def ldi(logits_new, logits_ref, y=None, *, margin=0.0, p=2, top_k=None, exclude_gt=False, reduction="mean"):
+    """Logit difference inhibition: per sample, the mean over the K classes of max(|dz| - margin, 0)^p.
+
+    ELODI (Zhao et al., arXiv 2205.06265) trains a single new model with ``CE + lam * ldi(z_new,
+    z_ref)``, where z_ref are the logits of a homogeneous ensemble: differences below ``margin`` cost
+    nothing, and with ``top_k`` only the k classes the *new* model ranks highest count (the paper's
+    "subset of classes with the highest logit values"). Masked classes count as zeros in the mean,
+    which always divides by K.
+
+    Official code (regression-constraint-model-upgrade, ``LogitsInhibitionLoss``): the same per-sample
+    mean over K, with the clipped difference floored at 1e-7 instead of 0 (a term of 1e-14 per class
+    at p=2), ``exclude_gt`` multiplying by 1 - onehot(y). Its training script always excludes the
+    label class (the flag defaults to true) and combines ``(1 - kd_alpha) * CE + kd_alpha * LDI``:
+    kd_alpha = 0.8 is lam = 4 here, up to the learning rate. As written, its top-k branch sorts the
+    logits and then slices the batch dimension, which averages over all classes; here top-k selects
+    classes per sample, as the README describes.
+
+    Args:
+        logits_new: new model's logits (n, K), with gradient.
+        logits_ref: the reference (ensemble) logits (n, K); a constant target.
+        y: integer labels (n,); needed only with ``exclude_gt``.
+        margin: differences up to ``margin`` are free (official README: 0.5 for one reference model,
+            0.2 or 0 for an ensemble).
+        p: power (official default 2).
+        top_k: None (all classes) or the number of top classes of the new logits that count.
+        exclude_gt: leave the label's class out (the official ensemble recipe).
+        reduction: "mean", "sum" or "none" (per-sample values).
+    Returns:
+        scalar tensor (or (n,) for reduction="none").
+
+    Example:
+        >>> z = torch.tensor([[2.0, 0.0, -1.0]]); ref = torch.tensor([[1.0, 0.5, -1.0]])
+        >>> round(float(ldi(z, ref)), 4)  # (1^2 + 0.5^2 + 0) / 3
+        0.4167
+
+    Used in: notebooks/07_beyond_pct.py
+    """
+    _check_logits(logits_new, logits_ref)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if not margin >= 0 or not p > 0:
+        raise ValueError(f"margin must be >= 0 and p > 0, got margin={margin!r}, p={p!r}")
+    n_classes = logits_new.shape[1]
+    if top_k is not None and not (isinstance(top_k, int) and 1 <= top_k <= n_classes):
+        raise ValueError(f"top_k must be None or an integer in [1, {n_classes}], got {top_k!r}")
+    diff = torch.clamp((logits_new - logits_ref.detach()).abs() - margin, min=0.0) ** p
+    keep = torch.ones_like(diff)
+    if top_k is not None:
+        top = logits_new.detach().topk(top_k, dim=1).indices
+        keep = torch.zeros_like(diff).scatter_(1, top, 1.0)
+    if exclude_gt:
+        if y is None:
+            raise ValueError("exclude_gt=True needs the labels y")
+        y = _check_y(y, logits_new.shape[0], n_classes).to(logits_new.device)
+        keep = keep * (1.0 - F.one_hot(y, n_classes).to(diff.dtype))
+    return _reduce((keep * diff).mean(dim=1), reduction)
