@@ -76,7 +76,7 @@ SEED = 0
 N_OLD = 300             # digits the old model saw
 TOP = 10                # negative flips listed in the report
 CHAIN_SETUP = chain.ChainSetup().fast() if FAST else chain.ChainSetup()
-LIVE_METHODS = ("bct",) if FAST else chain.METHODS  # chains trained live (the 3-seed run ships)
+LIVE_METHODS = ("bct",)  # the chain trained live; every method over three seeds ships with the kit
 OUT = Path(tempfile.mkdtemp(prefix="gracekit-06-"))  # where this notebook writes its files
 # section 8's embedding models: old on few points, new on many (FAST: fewer points and epochs)
 EMB = (dict(n_old=500, n_new=3000, n_test=1000, epochs=12) if FAST else
@@ -254,7 +254,7 @@ print(f"{n_pass} of {len(M) * (len(M) - 1) // 2} cells below the diagonal pass t
 prev_cells = np.array([M[t, t - 1] for t in range(1, len(M))])
 own_cells = np.array([M[t - 1, t - 1] for t in range(1, len(M))])
 claim("against the predecessor's gallery BCT's queries score far above chance (0.1 for ten classes)",
-      prev_cells.min() > 0.3, lowest=prev_cells.min())
+      prev_cells.min() > 2 * 0.1, lowest=prev_cells.min())
 claim("but below the predecessor's own score at every step (the strict criterion fails)",
       np.all(prev_cells < own_cells), largest_shortfall=np.max(own_cells - prev_cells),
       smallest_shortfall=np.min(own_cells - prev_cells))
