@@ -51,6 +51,12 @@ def test_notebook_structure(py):
     tags = [c.metadata.get("tags", []) for c in nb.cells if c.cell_type == "code"]
     assert any("parameters" in t for t in tags), "a cell tagged `parameters` holds the FAST switch"
     assert sum("solution" in t for t in tags) >= 2, "at least two exercises with tagged solutions"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for i, cell in enumerate(code):
+        if "solution" in cell.metadata.get("tags", []):
+            assert "# stub:" in cell.source, "a solution names the result the learner computes (# stub: ex = None)"
+            later = [c.metadata.get("tags", []) for c in code[i + 1:i + 3]]
+            assert any("check" in t for t in later), "every solution is followed by a check cell (tag check)"
 
 
 @pytest.mark.notebook
