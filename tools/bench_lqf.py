@@ -1,7 +1,8 @@
 """Full-size LQF benchmark behind docs/bench/lqf.md: accuracy, churn, convergence, LOO, ablations.
 
-Usage: python tools/bench_lqf.py [--out lqf_bench.json] [--episodes 3]
-Takes about 10-20 minutes on one CPU core. Seeds: episode e draws its shots with
+Usage: python tools/bench_lqf.py [--out lqf_bench.json] [--episodes 3] [--only selection,accuracy] [--merge]
+Takes about 10-20 minutes on one CPU core (all parts). "accuracy" uses the settings "selection" chose
+on episode 0 when both run (or are merged from --out), as notebook 05 does. Seeds: episode e draws its shots with
 numpy default_rng(1000 + e) and its new head with seed e; nonlinear fine-tuning seeds 0, 1, 2.
 """
 import argparse
@@ -64,16 +65,19 @@ def acc(pred, y):
 
 
 def bench_accuracy(nets, Xn, yn, Xnt, ynt, episodes, out):
+    """Notebook 05, section 5: the settings chosen on episode 0 (``bench_selection``), all shots of each episode."""
+    sel = out["selection"][0] if "selection" in out else {a: {"head_std": 0.1, "lr": 1e-3, "C": 1.0} for a in nets}
+    out["accuracy_settings"] = {a: {k: sel[a][k] for k in ("head_std", "lr", "C")} for a in nets}
     for shots in (100, 20):
         for act, net in nets.items():
-            rows = []
+            rows, st = [], sel[act]
             for ep in range(episodes):
                 X, y = episode(Xn, yn, shots, ep)
-                model0 = transfer_model(net, 5, head_std=0.1, seed=ep)
+                model0 = transfer_model(net, 5, head_std=st["head_std"], seed=ep)
                 t = time.perf_counter()
-                nl = [predict(nonlinear(model0, X, y, s), Xnt).argmax(1).numpy() for s in range(3)]
+                nl = [predict(nonlinear(model0, X, y, s, lr=st["lr"]), Xnt).argmax(1).numpy() for s in range(3)]
                 t_nl = (time.perf_counter() - t) / 3
-                *_, probe = linear_probe(net, X, y)
+                *_, probe = linear_probe(net, X, y, C=st["C"])
                 t = time.perf_counter()
                 m, loo = lqf_by_loo(model0, X, y)
                 lqf_pred = m.predict(Xnt)
@@ -271,14 +275,14 @@ def main(argv=None):
     parts = args.only.split(",")
     if "loo" in parts:
         bench_loo(nets, Xn, yn, out)
+    if "selection" in parts:
+        bench_selection(nets, Xn, yn, Xnt, ynt, args.episodes, out)
     if "accuracy" in parts:
         bench_accuracy(nets, Xn, yn, Xnt, ynt, args.episodes, out)
     if "convergence" in parts:
         bench_convergence(nets, Xn, yn, Xnt, ynt, args.episodes, out)
     if "ablation" in parts:
         bench_ablation(nets, Xn, yn, Xnt, ynt, args.episodes, out)
-    if "selection" in parts:
-        bench_selection(nets, Xn, yn, Xnt, ynt, args.episodes, out)
     if "head" in parts:
         bench_head_init(nets, Xn, yn, Xnt, ynt, args.episodes, out)
     out[f"seconds_{'_'.join(parts)}"] = time.perf_counter() - start
