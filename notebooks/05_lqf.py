@@ -74,12 +74,13 @@ VAL_SHARE = 0.2                      # share of each class's shots held out to c
 RIDGES = (1e-2, 3e-2, 1e-1)          # candidate ridge strengths, chosen by leave-one-out
 HEAD_STDS = (0.001, 0.1, 1.0) if FAST else (0.001, 0.01, 0.03, 0.1, 0.3, 1.0)  # new head's init scale
 NL_LRS = (1e-3, 3e-3) if FAST else (3e-4, 1e-3, 3e-3)  # Adam learning rates tried for nonlinear fine-tuning
-PROBE_CS = (0.1, 1.0) if FAST else (0.1, 1.0, 10.0)  # inverse L2 strengths tried for the linear probe
-NL_STEPS = 100 if FAST else 400      # optimizer steps of nonlinear fine-tuning
+PROBE_CS = (1.0,) if FAST else (0.1, 1.0, 10.0)  # inverse L2 strengths tried for the linear probe
+NL_STEPS = 50 if FAST else 400       # optimizer steps of nonlinear fine-tuning
 KFAC_STEPS = 300 if FAST else 1_200
 ABLATION_STEPS = 60 if FAST else 200
 # step multipliers c (of 1 / top curvature) tried per loss in the ablation; FAST tries one each
 ABLATION_MULTS = {"mse": (1.9,), "ce": (4.0,)} if FAST else {"mse": (1.0, 1.9), "ce": (1.0, 2.0, 4.0, 8.0)}
+POWER_ITERS = 30 if FAST else 60     # power iterations for each top curvature in the ablation
 N_LOO_CHECKS = 10 if FAST else 20    # brute-force refits that check the closed-form leave-one-out
 N_NOISE_DRAWS = 5                    # independent label corruptions in the bad-label search
 
@@ -705,7 +706,7 @@ for act in ("relu", "leaky_relu"):
     for loss in ("ce", "mse"):
         for method in ("gd", "kfac"):
             pre = kfac.KFACPreconditioner(m_abl, damping=0.1, loss=loss) if method == "kfac" else None
-            lam = kfac.top_eigenvalue(m_abl, precondition=pre, loss=loss)
+            lam = kfac.top_eigenvalue(m_abl, precondition=pre, loss=loss, n_iter=POWER_ITERS)
             mults = ABLATION_MULTS[loss] if act == "relu" else (steps_chosen[(loss, method)],)
             best = None
             for c in mults:
