@@ -213,3 +213,44 @@ def test_bad_inputs_raise_clear_errors():
         kfac.descend(LQF(model))
     with pytest.raises(RuntimeError, match="fit"):
         LQF(model).leave_one_out()
+
+
+def test_cross_entropy_gets_its_own_curvature():
+    # the CE Hessian J^T S J / N + ridge I, built densely, has the top eigenvalue that power iteration finds
+    X, y = tiny()
+    m = LQF(tiny_model(), ridge=0.05).fit(X, y)
+    J = m.lin_.jacobian(X)
+    S = kfac.softmax_curvature(m)
+    assert S.shape == (len(X), 3, 3)
+    torch.testing.assert_close(S.sum(2), torch.zeros(len(X), 3, dtype=S.dtype), rtol=0, atol=1e-12)
+    H_ce = J.T @ torch.block_diag(*S) @ J / len(X) + 0.05 * torch.eye(J.shape[1], dtype=J.dtype)
+    H_mse = J.T @ J / len(X) + 0.05 * torch.eye(J.shape[1], dtype=J.dtype)
+    top_ce = float(torch.linalg.eigvalsh(H_ce)[-1])
+    assert kfac.top_eigenvalue(m, loss="ce", n_iter=300) == pytest.approx(top_ce, rel=1e-3)
+    assert kfac.top_eigenvalue(m, n_iter=300) == pytest.approx(float(torch.linalg.eigvalsh(H_mse)[-1]), rel=1e-3)
+    assert top_ce < 0.6 * float(torch.linalg.eigvalsh(H_mse)[-1])  # softmax curvature is at most 1/2
+    # with one Linear layer the output derivatives are the identity, so CE's factor G is the mean softmax
+    # Hessian (and the squared loss's is the identity)
+    lin1 = LQF(nn.Linear(5, 3), ridge=1e-6).fit(X, y)
+    S1 = kfac.softmax_curvature(lin1)
+    torch.testing.assert_close(kfac.KFACPreconditioner(lin1, loss="ce").layers[0]["G"], S1.mean(0))
+    torch.testing.assert_close(kfac.KFACPreconditioner(lin1).layers[0]["G"], torch.eye(3, dtype=S1.dtype))
+    with pytest.raises(ValueError, match="loss"):
+        kfac.top_eigenvalue(m, loss="hinge")
+
+
+def test_refit_reuses_the_kernel_and_equals_a_new_fit():
+    X, y = tiny(n=20)
+    model = tiny_model(seed=3)
+    m = LQF(model, ridge=0.05).fit(X, y)
+    keep = np.arange(20) != 4
+    y2 = (y + 1) % 3
+    for kwargs, ref in (({"keep": keep}, LQF(model, ridge=0.05).fit(X[keep], y[keep])),
+                        ({"y": y2}, LQF(model, ridge=0.05).fit(X, y2)),
+                        ({"target_scale": 2.0}, LQF(model, ridge=0.05, target_scale=2.0).fit(X, y))):
+        torch.testing.assert_close(m.refit(**kwargs).delta_, ref.delta_)
+    torch.testing.assert_close(m.refit().delta_, m.delta_)  # the original is left as it was
+    with pytest.raises(ValueError, match="keep"):
+        m.refit(keep=np.array([], dtype=int))
+    with pytest.raises(ValueError, match="y must hold one label"):
+        m.refit(y=y[:5])

@@ -1,7 +1,8 @@
 """Full-size LQF benchmark behind docs/bench/lqf.md: accuracy, churn, convergence, LOO, ablations.
 
-Usage: python tools/bench_lqf.py [--out lqf_bench.json] [--episodes 3]
-Takes about 10-20 minutes on one CPU core. Seeds: episode e draws its shots with
+Usage: python tools/bench_lqf.py [--out lqf_bench.json] [--episodes 3] [--only selection,accuracy] [--merge]
+Takes about 10-20 minutes on one CPU core (all parts). "accuracy" uses the settings "selection" chose
+on episode 0 when both run (or are merged from --out), as notebook 05 does. Seeds: episode e draws its shots with
 numpy default_rng(1000 + e) and its new head with seed e; nonlinear fine-tuning seeds 0, 1, 2.
 """
 import argparse
@@ -43,9 +44,9 @@ def episode(Xn, yn, shots, ep):
     return Xn[idx], yn[idx]
 
 
-def nonlinear(model0, X, y, seed, loss_fn=None):
+def nonlinear(model0, X, y, seed, loss_fn=None, lr=1e-3):
     epochs = math.ceil(NL_STEPS / math.ceil(len(X) / 32))
-    return fit(copy.deepcopy(model0), X, y, n_epochs=epochs, lr=1e-3, batch_size=32, seed=seed,
+    return fit(copy.deepcopy(model0), X, y, n_epochs=epochs, lr=lr, batch_size=32, seed=seed,
                loss_fn=loss_fn, progress=False)
 
 
@@ -64,16 +65,19 @@ def acc(pred, y):
 
 
 def bench_accuracy(nets, Xn, yn, Xnt, ynt, episodes, out):
+    """Notebook 05, section 5: the settings chosen on episode 0 (``bench_selection``), all shots of each episode."""
+    sel = out["selection"][0] if "selection" in out else {a: {"head_std": 0.1, "lr": 1e-3, "C": 1.0} for a in nets}
+    out["accuracy_settings"] = {a: {k: sel[a][k] for k in ("head_std", "lr", "C")} for a in nets}
     for shots in (100, 20):
         for act, net in nets.items():
-            rows = []
+            rows, st = [], sel[act]
             for ep in range(episodes):
                 X, y = episode(Xn, yn, shots, ep)
-                model0 = transfer_model(net, 5, head_std=0.1, seed=ep)
+                model0 = transfer_model(net, 5, head_std=st["head_std"], seed=ep)
                 t = time.perf_counter()
-                nl = [predict(nonlinear(model0, X, y, s), Xnt).argmax(1).numpy() for s in range(3)]
+                nl = [predict(nonlinear(model0, X, y, s, lr=st["lr"]), Xnt).argmax(1).numpy() for s in range(3)]
                 t_nl = (time.perf_counter() - t) / 3
-                *_, probe = linear_probe(net, X, y)
+                *_, probe = linear_probe(net, X, y, C=st["C"])
                 t = time.perf_counter()
                 m, loo = lqf_by_loo(model0, X, y)
                 lqf_pred = m.predict(Xnt)
@@ -163,24 +167,77 @@ def bench_convergence(nets, Xn, yn, Xnt, ynt, episodes, out):
         out.setdefault("convergence", {})[act] = rows
 
 
-def bench_ablation(nets, Xn, yn, Xnt, ynt, episodes, out, budget=200):
+def split_val(y, share=0.2):
+    """(train, val) masks: the first ``share`` of each class's (shuffled) shots held out, as in notebook 05."""
+    val = np.zeros(len(y), bool)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        val[idx[:max(1, round(share * len(idx)))]] = True
+    return ~val, val
+
+
+def bench_selection(nets, Xn, yn, Xnt, ynt, episodes, out, stds=(0.001, 0.01, 0.03, 0.1, 0.3, 1.0),
+                    lrs=(3e-4, 1e-3, 3e-3), cs=(0.1, 1.0, 10.0)):
+    """Notebook 05, section 3: head std by LQF leave-one-out on 80% of the shots, lr and C on the other 20%."""
     rows = []
     for ep in range(episodes):
         X, y = episode(Xn, yn, 100, ep)
+        tr, va = split_val(y)
         row = {"episode": ep}
         for act, net in nets.items():
-            m = LQF(transfer_model(net, 5, head_std=0.1, seed=ep), ridge=3e-2).fit(X, y)
+            loo, test = [], []
+            for s in stds:
+                m = LQF(transfer_model(net, 5, head_std=s, seed=ep), ridge=3e-2).fit(X[tr], y[tr])
+                loo.append(float(np.mean(m.leave_one_out().argmax(1).numpy() == y[tr])))
+                test.append(acc(m.predict(Xnt), ynt))
+            std_c = stds[int(np.argmax(loo))]
+            nl_val, nl_test = [], []
+            for lr in lrs:
+                f = nonlinear(transfer_model(net, 5, head_std=std_c, seed=ep), X[tr], y[tr], 0, lr=lr)
+                nl_val.append(acc(predict(f, X[va]).argmax(1).numpy(), y[va]))
+                nl_test.append(acc(predict(f, Xnt).argmax(1).numpy(), ynt))
+            pr = [linear_probe(net, X[tr], y[tr], C=c)[2] for c in cs]
+            pr_val, pr_test = [acc(p(X[va]), y[va]) for p in pr], [acc(p(Xnt), ynt) for p in pr]
+            row[act] = {"stds": list(stds), "loo": loo, "test": test, "head_std": std_c,
+                        "lrs": list(lrs), "nl_val": nl_val, "nl_test": nl_test, "lr": lrs[int(np.argmax(nl_val))],
+                        "Cs": list(cs), "probe_val": pr_val, "probe_test": pr_test, "C": cs[int(np.argmax(pr_val))]}
+        rows.append(row)
+        print("selection", row, flush=True)
+    out["selection"] = rows
+
+
+def bench_ablation(nets, Xn, yn, Xnt, ynt, episodes, out, budget=200, head_std=0.1):
+    """Notebook 05, section 9: each (loss, optimizer) with its own curvature and a step chosen on held-out shots.
+
+    Steps are c / lambda_max of the loss's own (K-FAC-preconditioned) curvature at w0, c from
+    {1, 1.9} (MSE) or {1, 2, 4, 8} (CE), chosen by accuracy on the 20% held-out shots with the ReLU
+    backbone and reused for Leaky-ReLU; training on the other 80%.
+    """
+    mults = {"mse": (1.0, 1.9), "ce": (1.0, 2.0, 4.0, 8.0)}
+    rows = []
+    for ep in range(episodes):
+        X, y = episode(Xn, yn, 100, ep)
+        tr, va = split_val(y)
+        row, chosen = {"episode": ep}, {}
+        for act in ("relu", "leaky_relu"):
+            m = LQF(transfer_model(nets[act], 5, head_std=head_std, seed=ep), ridge=3e-2).fit(X[tr], y[tr])
             row[f"{act}_mse_exact"] = acc(m.predict(Xnt), ynt)
             for loss in ("mse", "ce"):
                 for method in ("gd", "kfac"):
-                    r = kfac.descend(m, n_steps=budget, method=method, loss=loss, damping=0.1, step_scale=1.9 if method == "gd" else 1.0)
-                    row[f"{act}_{loss}_{method}"] = acc(m.predict(Xnt, r["delta"]), ynt)
-            nl_mse = nonlinear(transfer_model(net, 5, head_std=0.1, seed=ep), X, y, 0,
-                               loss_fn=lambda out, yb: 0.5 * ((out - 15.0 * torch.nn.functional.one_hot(yb, 5)) ** 2).sum(1).mean())
-            row[f"{act}_nonlinear_mse"] = acc(predict(nl_mse, Xnt).argmax(1).numpy(), ynt)
+                    pre = kfac.KFACPreconditioner(m, damping=0.1, loss=loss) if method == "kfac" else None
+                    lam = kfac.top_eigenvalue(m, precondition=pre, loss=loss)
+                    best = None
+                    for c in (mults[loss] if act == "relu" else (chosen[(loss, method)],)):
+                        r = kfac.descend(m, n_steps=budget, lr=c / lam, method=method, loss=loss, damping=0.1)
+                        v = acc(m.predict(X[va], r["delta"]), y[va])
+                        if best is None or v > best[0]:
+                            best = (v, c, r["delta"])
+                    chosen.setdefault((loss, method), best[1])
+                    row[f"{act}_{loss}_{method}"] = acc(m.predict(Xnt, best[2]), ynt)
+                    row[f"{act}_{loss}_{method}_c"], row[f"{act}_{loss}_{method}_lam"] = best[1], lam
         rows.append(row)
         print("ablation", row, flush=True)
-    out["ablation"] = {"budget_steps": budget, "ridge": 3e-2, "rows": rows}
+    out["ablation"] = {"budget_steps": budget, "ridge": 3e-2, "head_std": head_std, "train_share": 0.8, "rows": rows}
 
 
 def bench_loo(nets, Xn, yn, out):
@@ -205,16 +262,21 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="lqf_bench.json")
     ap.add_argument("--episodes", type=int, default=3)
-    ap.add_argument("--only", default="accuracy,head,convergence,ablation,loo")
+    ap.add_argument("--only", default="accuracy,head,convergence,ablation,loo,selection")
+    ap.add_argument("--merge", action="store_true", help="update the parts run in an existing --out file")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     nets = {a: load_backbone(a) for a in ("relu", "leaky_relu")}
     Xn, yn, Xnt, ynt = data()
     out = {"n_test": int(len(Xnt)), "episodes": args.episodes, "torch": torch.__version__}
+    if args.merge and Path(args.out).is_file():
+        out = {**json.loads(Path(args.out).read_text()), **out}
     start = time.perf_counter()
     parts = args.only.split(",")
     if "loo" in parts:
         bench_loo(nets, Xn, yn, out)
+    if "selection" in parts:
+        bench_selection(nets, Xn, yn, Xnt, ynt, args.episodes, out)
     if "accuracy" in parts:
         bench_accuracy(nets, Xn, yn, Xnt, ynt, args.episodes, out)
     if "convergence" in parts:
@@ -223,9 +285,9 @@ def main(argv=None):
         bench_ablation(nets, Xn, yn, Xnt, ynt, args.episodes, out)
     if "head" in parts:
         bench_head_init(nets, Xn, yn, Xnt, ynt, args.episodes, out)
-    out["seconds_total"] = time.perf_counter() - start
+    out[f"seconds_{'_'.join(parts)}"] = time.perf_counter() - start
     Path(args.out).write_text(json.dumps(out, indent=1))
-    print(f"wrote {args.out} in {out['seconds_total']:.0f} s")
+    print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

@@ -7,12 +7,18 @@ outputs). Because J is fixed, A and G are computed once, and the step is
 dW <- dW - lr * (G + damping I)^-1 grad_W (A + damping I)^-1.
 Gradient descent on a quadratic also has a closed form (``gd_closed_form``), which makes
 its tens of thousands of steps free to measure.
+
+Cross-entropy on the linearized outputs (the ablation of notebook 05) has its own curvature: the
+Gauss-Newton matrix J^T S J / N + ridge I with S_i = diag(p_i) - p_i p_i^T, the softmax Hessian of
+sample i. ``loss="ce"`` in ``KFACPreconditioner`` and ``top_eigenvalue`` uses it, taken at the
+starting point (delta = 0), so cross-entropy gets its own step size and its own K-FAC factor
+G = E[g^T S g] instead of the squared loss's.
 """
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["KFACPreconditioner", "top_eigenvalue", "descend", "gd_closed_form", "gd_closed_form_delta", "gd_steps_to_gap",
+__all__ = ["KFACPreconditioner", "softmax_curvature", "top_eigenvalue", "descend", "gd_closed_form", "gd_closed_form_delta", "gd_steps_to_gap",
            "steps_to_gap"]
 
 
@@ -21,18 +27,40 @@ def _check_problem(problem):
         raise ValueError("problem must be a fitted gracekit.lqf.LQF (call .fit(X, y) first)")
 
 
+def _check_loss(loss):
+    if loss not in ("mse", "ce"):
+        raise ValueError(f"loss must be 'mse' or 'ce', got {loss!r}")
+
+
+def softmax_curvature(problem, delta=None):
+    """Per-sample softmax Hessians S_i = diag(p_i) - p_i p_i^T (n, K, K) at f_lin(X_train; w0 + delta).
+
+    The Hessian of cross-entropy on the linearized outputs is J^T S J / N (+ ridge I); its
+    eigenvalues are at most 1/2 per sample, and near 1/K while the outputs are small.
+    Used in: notebooks/05_lqf.py
+    """
+    _check_problem(problem)
+    with torch.no_grad():
+        out = problem.lin_(problem.X_, delta) if delta is not None else problem.f0_
+        p = torch.softmax(out, 1)
+    return torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
+
+
 class KFACPreconditioner:
     """Apply the inverse K-FAC curvature of a fitted LQF problem to flat weight vectors.
 
     Args:
         problem: a fitted gracekit.lqf.LQF (its training inputs give A and G, once).
         damping: added to the diagonal of both factors (> 0).
+        loss: "mse" (G = E[sum_k g_k g_k^T], the squared loss's curvature) or "ce" (G = E[g^T S g]
+            with the softmax Hessians S at delta = 0, cross-entropy's Gauss-Newton curvature).
     Parameters outside nn.Linear layers are left unpreconditioned.
     Used in: notebooks/05_lqf.py
     """
 
-    def __init__(self, problem, damping=1.0):
+    def __init__(self, problem, damping=1.0, *, loss="mse"):
         _check_problem(problem)
+        _check_loss(loss)
         if not damping > 0:
             raise ValueError(f"damping must be > 0, got {damping!r}")
         lin = problem.lin_
@@ -41,10 +69,14 @@ class KFACPreconditioner:
             raise ValueError("K-FAC here needs a model whose weights all sit in nn.Linear layers used once")
         named = [(name, m) for name, m in lin.model.named_modules() if isinstance(m, nn.Linear)]
         n = len(problem.X_)
-        self.lin, self.damping, self.layers = lin, float(damping), []
+        S = softmax_curvature(problem) if loss == "ce" else None
+        self.lin, self.damping, self.loss, self.layers = lin, float(damping), loss, []
         for (name, m), (a, g) in zip(named, stats):
             A = a.T @ a / n
-            G = torch.einsum("iko,ikp->op", g, g) / n
+            if S is None:
+                G = torch.einsum("iko,ikp->op", g, g) / n
+            else:  # Gauss-Newton factor of cross-entropy: E[g^T S g]
+                G = torch.einsum("iko,ikl,ilp->op", g, S, g) / n
             prefix = f"{name}." if name else ""
             self.layers.append({
                 "weight": prefix + "weight", "bias": prefix + "bias" if m.bias is not None else None,
@@ -68,20 +100,26 @@ class KFACPreconditioner:
         return self.lin.flatten(out)
 
 
-def top_eigenvalue(problem, *, precondition=None, n_iter=60, seed=0):
+def top_eigenvalue(problem, *, precondition=None, n_iter=60, seed=0, loss="mse"):
     """Largest eigenvalue of H (or of P^-1 H with ``precondition``) by power iteration.
 
     Used to set step sizes: plain gradient descent is stable for lr < 2 / top_eigenvalue.
+    ``loss="ce"`` uses cross-entropy's Gauss-Newton curvature at delta = 0,
+    J^T S J / N + ridge I (``softmax_curvature``), instead of the squared loss's J^T J / N + ridge I.
     """
     _check_problem(problem)
+    _check_loss(loss)
     gen = torch.Generator().manual_seed(int(seed))
     v = torch.randn(problem.lin_.n_params, generator=gen, dtype=problem.dtype)
-    zero = torch.zeros_like(v)
-    g0 = problem.gradient(zero)
+    lin, X, n = problem.lin_, problem.X_, problem.n_samples_
+    S = softmax_curvature(problem) if loss == "ce" else None
     lam = 0.0
     for _ in range(int(n_iter)):
         v = v / v.norm()
-        Hv = problem.gradient(v) - g0  # H v, since the gradient is affine in delta
+        Jv = lin.jvp(X, v)
+        if S is not None:
+            Jv = torch.einsum("ikl,il->ik", S, Jv)
+        Hv = lin.vjp(X, Jv) / n + problem.ridge * v
         w = precondition(Hv) if precondition is not None else Hv
         lam = float(w.norm())
         v = w
@@ -95,9 +133,11 @@ def descend(problem, *, n_steps=500, lr=None, method="gd", damping=1.0, step_sca
     Args:
         problem: a fitted gracekit.lqf.LQF (its exact optimum defines the gap).
         n_steps: maximum number of steps.
-        lr: step size; None sets step_scale / top eigenvalue (of H, or of P^-1 H for "kfac").
+        lr: step size; None sets step_scale / top eigenvalue (of H, or of P^-1 H for "kfac"), with the
+            curvature of the chosen ``loss`` (cross-entropy's at delta = 0 for "ce").
         method: "gd", "kfac" or "adam" (Adam needs an explicit lr).
-        damping: K-FAC damping.
+        damping: K-FAC damping; with ``loss="ce"`` the factors are cross-entropy's own (see
+            ``KFACPreconditioner``).
         step_scale: the c in lr = c / lambda_max when lr is None (stable below 2).
         tol: stop once the normalized gap falls below it.
         loss: "mse" (the LQF objective) or "ce" (cross-entropy on the linearized outputs, same
@@ -112,15 +152,14 @@ def descend(problem, *, n_steps=500, lr=None, method="gd", damping=1.0, step_sca
         raise ValueError(f"method must be 'gd', 'kfac' or 'adam', got {method!r}")
     if not (isinstance(n_steps, (int, np.integer)) and n_steps >= 1):
         raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-    if loss not in ("mse", "ce"):
-        raise ValueError(f"loss must be 'mse' or 'ce', got {loss!r}")
+    _check_loss(loss)
     if lr is not None and not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
-    precondition = KFACPreconditioner(problem, damping) if method == "kfac" else None
+    precondition = KFACPreconditioner(problem, damping, loss=loss) if method == "kfac" else None
     if lr is None:
         if method == "adam":
             raise ValueError("lr must be given for method='adam'")
-        lr = step_scale / top_eigenvalue(problem, precondition=precondition)
+        lr = step_scale / top_eigenvalue(problem, precondition=precondition, loss=loss)
     delta = torch.zeros(problem.lin_.n_params, dtype=problem.dtype)
     L_star, n, labels = problem.optimal_loss_, problem.n_samples_, problem.targets_.argmax(1)
     losses, gaps = [], []

@@ -1,5 +1,6 @@
 """Figures of notebook 05: convergence of the solvers, accuracy against the head's initial scale, and
-each layer's share of the tangent kernel. Colours come from ``gracekit.viz.style``.
+each layer's share of the tangent kernel. Colours come from ``gracekit.viz.style``. Legends sit below
+the axes, so they never cover a curve.
 """
 import matplotlib.pyplot as plt
 import numpy as np
@@ -23,17 +24,25 @@ def plot_convergence(curves, tol=1e-3, ax=None, title="normalized loss gap (L - 
     """
     if not isinstance(curves, dict) or not curves:
         raise ValueError("curves must be a non-empty dict name -> (steps, gaps)")
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
+    own = ax is None
+    fig, ax = (ax.figure, ax) if not own else plt.subplots(figsize=(6, 4.4))
     for name, (steps, gaps) in curves.items():
         steps, gaps = np.asarray(steps, float), np.asarray(gaps, float)
         keep = (steps > 0) & (gaps > 0)
         ax.loglog(steps[keep], gaps[keep], label=name, lw=2)
-    ax.axhline(tol, color=REFERENCE, ls=":", lw=1)
+    ax.axhline(tol, color=REFERENCE, ls=":", lw=1, label=f"gap {tol:g}")
     ax.set_xlabel("full-batch steps")
     ax.set_ylabel("normalized gap")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    _legend_below(ax, ncol=2)
+    if own:
+        fig.tight_layout()
     return fig
+
+
+def _legend_below(ax, ncol):
+    """The legend under the axes (outside the data area), in ``ncol`` columns."""
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False)
 
 
 def plot_head_init(stds, acc_lqf, acc_probe=None, acc_nonlinear=None, ax=None, label="LQF"):
@@ -49,7 +58,7 @@ def plot_head_init(stds, acc_lqf, acc_probe=None, acc_nonlinear=None, ax=None, l
         ax.axhline(100 * acc_nonlinear, color=METHOD_COLORS["nonlinear"], ls="--", label="nonlinear fine-tuning")
     ax.set_xlabel("std of the new head's initial weights")
     ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=8, loc="lower right")
+    _legend_below(ax, ncol=2)
     return fig
 
 

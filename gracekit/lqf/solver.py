@@ -20,7 +20,8 @@ from torch import nn
 from gracekit.datasets import shipped
 from gracekit.lqf.linearize import Linearized, as_float
 
-__all__ = ["BACKBONE", "PRETRAIN", "make_lqf_mlp", "load_backbone", "transfer_model", "linear_probe", "one_hot_targets", "LQF"]
+__all__ = ["BACKBONE", "PRETRAIN", "make_lqf_mlp", "load_backbone", "transfer_model", "linear_probe",
+           "one_hot_targets", "LQF"]
 
 
 def make_lqf_mlp(n_in=20, hidden=(128, 128), n_out=5, *, activation="relu", negative_slope=0.1, seed=0):
@@ -142,13 +143,8 @@ def linear_probe(pretrained, X, y, *, C=1.0):
 def one_hot_targets(y, n_classes, *, scale=15.0):
     """Scaled one-hot regression targets ``scale * onehot(y)`` for the MSE loss.
 
-    Args:
-        y: integer labels (n,) in [0, n_classes).
-        n_classes: number of classes K.
-        scale: target value of the true class (15 in the linearized fine-tuning code of the LQF lab).
-    Returns:
-        float64 tensor (n, K).
-    Used in: notebooks/05_lqf.py
+    Args: y, integer labels (n,) in [0, n_classes); n_classes, K; scale, the true class's target
+        (15 in the linearized fine-tuning code of the LQF lab). Returns a float64 tensor (n, K).
     """
     y = torch.as_tensor(np.asarray(y.detach().cpu() if hasattr(y, "detach") else y))
     if y.ndim != 1 or len(y) == 0:
@@ -213,6 +209,35 @@ class LQF:
         self.delta_ = self.lin_.vjp(X, self.alpha_.view(self.n_samples_, self.n_classes_))
         self.optimal_loss_ = self.loss(self.delta_)
         return self
+
+    def refit(self, *, keep=None, y=None, target_scale=None):
+        """The same problem on the rows ``keep``, with labels ``y`` or targets ``target_scale``, reusing the kernel.
+
+        The tangent kernel depends on the inputs only, so dropping samples or changing the labels or
+        the target scale costs one Cholesky factorization instead of a new kernel. The ridge is kept
+        (chain ``set_ridge`` to change it). Returns a new fitted LQF; ``self`` is unchanged.
+        """
+        self._check_fitted()
+        n, k = self.n_samples_, self.n_classes_
+        keep = np.arange(n) if keep is None else np.asarray(keep)
+        if keep.dtype == bool:
+            if keep.shape != (n,):
+                raise ValueError(f"a boolean keep must have one entry per training sample ({n})")
+            keep = np.flatnonzero(keep)
+        if keep.ndim != 1 or len(keep) == 0 or keep.min() < 0 or keep.max() >= n:
+            raise ValueError(f"keep must select at least one of the {n} training rows")
+        labels = self.targets_.argmax(1).numpy() if y is None else np.asarray(y)
+        if len(labels) != n:
+            raise ValueError(f"y must hold one label per training sample ({n}), got {len(labels)}")
+        new = copy.copy(self)
+        new.target_scale = self.target_scale if target_scale is None else float(target_scale)
+        idx = torch.as_tensor(keep)
+        new.X_, new.f0_, new.n_samples_ = self.X_[idx], self.f0_[idx], len(keep)
+        new.targets_ = one_hot_targets(labels[keep], k, scale=new.target_scale).to(self.dtype)
+        new.residual0_ = (new.targets_ - new.f0_).reshape(-1)
+        new.kernel_ = self.kernel_.view(n, k, n, k)[idx][:, :, idx].reshape(len(keep) * k, len(keep) * k)
+        new.__dict__.pop("_eig", None)
+        return new.set_ridge(self.ridge)
 
     def _check_fitted(self):
         if not hasattr(self, "delta_"):
