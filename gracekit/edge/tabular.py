@@ -154,7 +154,7 @@ def _train(data, hidden, loss_kind, *, cloud=None, seed=0, progress=False):
             # the "labels" are row indices: each batch picks its own cloud targets
             return _fit(make(), data["X_train"], np.arange(len(target)), loss, desc=f"edge (L2), seed {seed}",
                         **fit).state_dict()
-        return _fit(make(), data["X_train"], data["y_train"], _cosface(s), desc=f"{list(hidden)}, seed {seed}",
+        return _fit(make(), data["X_train"], data["y_train"], _cosface(s), desc=f"MLP {list(hidden)} (CosFace), seed {seed}",
                     **fit).state_dict()
 
     model = make()
