@@ -7,6 +7,9 @@ Usage:
   python tools/make_edge_cloud.py --seeds 0 --grid --out a.json --no-cost   # one part, to run in parallel
   python tools/make_edge_cloud.py --merge a.json b.json        # join parts, measure costs, write the sweep
   python tools/make_edge_cloud.py --report gracekit/data/edge_cloud_sweep.json       # print the benchmark tables
+  python tools/make_edge_cloud.py --confound --seeds 0 1 2     # the targeted confound sweep (epochs, bottleneck):
+                                                               # gracekit/data/edge_cloud_confound.json
+  python tools/make_edge_cloud.py --confound --only w4 --out a.json   # one part (w4 or w8), then --merge-confound
 Data: 300 training identities x 12 synthetic faces (seed 0, the cloud's and every edge's training set);
 test: 100 unseen identities (1000-1099) x 10 images, 1-shot gallery, top-1 over 5 gallery draws seeded
 by the edge seed. The cloud (widths 32/64/128/128) is trained once (seed 0) and rounded to float16;
@@ -49,6 +52,14 @@ GRID_METHOD = "bct"
 CLOUD_FILE = ROOT / "gracekit" / "data" / "edge_cloud_cloud.pt"
 SWEEP_FILE = ROOT / "gracekit" / "data" / "edge_cloud_sweep.json"
 LATENCY_BATCHES = [1, 64]
+CONFOUND_FILE = ROOT / "gracekit" / "data" / "edge_cloud_confound.json"
+# The targeted confound sweep (BCT, seeded init, seeds paired across conditions). The shipped sweep trained
+# edges 15 epochs (last 3 at lr/10) against the cloud's 25 (last 5), and its deepest small edge 4/8/8/8 ends
+# in 8 channels x 2 x 2 = 32 features feeding the 64-D embedding (rank <= 32). Conditions:
+#   widths, epochs, decay: the 15-epoch recipe, the cloud's 25-epoch recipe, and 4/8/8/16 (64 features, no
+#   rank limit, +0.04 MFLOPs) at 25 epochs.
+CONFOUND = {"w4": [((4, 8, 8, 8), 15, 3), ((4, 8, 8, 8), 25, 5), ((4, 8, 8, 16), 25, 5)],
+            "w8": [((8, 16, 16, 16), 15, 3), ((8, 16, 16, 16), 25, 5)]}
 
 
 def faces(s):
@@ -105,6 +116,83 @@ def run(s, seeds, grid, main, cloud_path, partial=None):
     return records
 
 
+def confound(s, seeds, parts, cloud_path, out):
+    """Train the CONFOUND conditions (BCT) for ``seeds``, score them, write records (+ costs) to ``out``."""
+    cloud, _ = load_cloud(cloud_path)
+    tr, te = faces(s)
+    zc = embed(cloud, te.images)
+    records, start = [], time.perf_counter()
+    for seed in seeds:
+        for part in parts:
+            for widths, epochs, decay in CONFOUND[part]:
+                if s is FAST:
+                    epochs, decay = max(2, epochs // 5), 1
+                t0 = time.perf_counter()
+                edge = train_embedder(widths, tr.images, tr.identity, method="bct", cloud=cloud, seed=seed,
+                                      recipe={"n_epochs": epochs, "decay_epochs": decay},
+                                      name="x".join(map(str, widths)))
+                seconds = time.perf_counter() - t0
+                sc = score_pair(edge, zc, te.images, te.identity, n_draws=s["n_draws"], seed=seed, cloud_emb=zc)
+                records.append({"seed": seed, "method": "bct", "widths": list(widths), "epochs": epochs,
+                                "decay_epochs": decay, "fc_in": int(edge.fc.in_features),
+                                "train_s": round(seconds, 1), **{k: round(v, 4) for k, v in sc.items()}})
+                print(f"[{time.perf_counter() - start:5.0f} s] seed {seed} {widths} {epochs} epochs: edge/edge "
+                      f"{sc['edge_edge']:.3f} edge->cloud {sc['edge_cloud']:.3f} (cloud {sc['cloud_cloud']:.3f}) "
+                      f"{seconds:.0f} s", flush=True)
+                write(out, {"meta": {"partial": True, "seconds": round(time.perf_counter() - start, 1)},
+                            "records": records})
+    return records, round(time.perf_counter() - start, 1)
+
+
+def write_confound(records, seconds, s, cloud_path, out):
+    cloud, _ = load_cloud(cloud_path)
+    archs = {"cloud": cloud, **{"x".join(map(str, r["widths"])): make_embedder(r["widths"], 0) for r in records}}
+    costs_ = {k: {"flops": count_flops(m, (64, 64)), "params": count_params(m, include=["features", "fc"])}
+              for k, m in archs.items()}
+    meta = {"made_by": "tools/make_edge_cloud.py --confound", "setup": s, "recipe": RECIPE, "method": "bct",
+            "conditions": {k: [[list(w), e, d] for w, e, d in v] for k, v in CONFOUND.items()},
+            "seeds": sorted({r["seed"] for r in records}), "seconds": seconds, "threads": 1,
+            "torch": torch.__version__, "gracekit": gracekit.__version__,
+            "note": "BCT edges with seeded init (train_embedder, init: seeded); seeds paired across conditions; "
+                    "the cloud is the shipped edge_cloud_cloud.pt (25 epochs, last 5 at lr/10)"}
+    write(out, {"meta": meta, "records": records, "costs": costs_})
+    print(f"{len(records)} records written to {out}")
+
+
+def report_confound(path):
+    """Print the confound table (markdown): mean ± SE over seeds and paired differences."""
+    data = json.loads(Path(path).read_text())
+    recs, cost = data["records"], data["costs"]
+
+    def vals(widths, epochs, key="edge_cloud"):
+        rs = sorted([r for r in recs if r["widths"] == list(widths) and r["epochs"] == epochs], key=lambda r: r["seed"])
+        return np.array([r[key] for r in rs])
+
+    se = lambda v: np.std(v, ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")  # noqa: E731
+    print(f"seeds {data['meta']['seeds']}; method {data['meta']['method']}; {data['meta']['seconds']:.0f} s "
+          f"summed over processes")
+    print("| edge widths | epochs | fc inputs | FLOPs ratio | edge/edge | edge→cloud | gap (pts) | seeds |")
+    print("|---|---|---|---|---|---|---|---|")
+    for part in data["meta"]["conditions"].values():
+        for widths, epochs, _ in part:
+            v = vals(widths, epochs)
+            if not len(v):
+                continue
+            ee, gap = vals(widths, epochs, "edge_edge"), 100 * (v - vals(widths, epochs, "cloud_cloud"))
+            fc = [r["fc_in"] for r in recs if r["widths"] == list(widths)][0]
+            print(f"| {'/'.join(map(str, widths))} | {epochs} | {fc} | "
+                  f"{cost['cloud']['flops'] / cost['x'.join(map(str, widths))]['flops']:.1f}x | "
+                  f"{ee.mean():.3f} ± {se(ee):.3f} | {v.mean():.3f} ± {se(v):.3f} | {gap.mean():+.1f} ± {se(gap):.1f} | "
+                  f"{len(v)} |")
+    for a, b, what in (([4, 8, 8, 8], 25, "4/8/8/8: 25 - 15 epochs"), ([8, 16, 16, 16], 25, "8/16/16/16: 25 - 15 epochs")):
+        d = 100 * (vals(a, b) - vals(a, 15))
+        print(f"- {what}: edge->cloud {d.mean():+.1f} ± {se(d):.1f} pts (paired SE; per seed {np.round(d, 1).tolist()})")
+    d = 100 * (vals([4, 8, 8, 16], 25) - vals([4, 8, 8, 8], 25))
+    print(f"- 4/8/8/16 - 4/8/8/8 at 25 epochs (no rank limit): {d.mean():+.1f} ± {se(d):.1f} pts "
+          f"(per seed {np.round(d, 1).tolist()})")
+    print("train seconds:", sorted(r["train_s"] for r in recs))
+
+
 def add_main_to_grid(records):
     """The grid's depth-4 points are main edges (same method and seed): add them as grid records."""
     grid = [r for r in records if r["grid"]]
@@ -153,7 +241,8 @@ def report(path):
     recs, cost = data["records"], data["costs"]
     c = cost["cloud"]
     cc = [r["cloud_cloud"] for r in recs if not r["grid"] and r["method"] == "independent"]
-    ms = lambda v: f"{np.mean(v):.3f} ± {np.std(v, ddof=1) if len(v) > 1 else 0:.3f}"  # noqa: E731
+    # mean ± SE over seeds (sd with ddof=1 over sqrt(n))
+    ms = lambda v: f"{np.mean(v):.3f} ± {np.std(v, ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0:.3f}"  # noqa: E731
     print(f"cloud {c['widths']}: {c['flops'] / 1e6:.2f} MFLOPs, {c['params']} params; cloud/cloud {ms(cc)}; "
           f"chance {1 / data['meta']['setup']['n_test']:.3f}; seeds {sorted({r['seed'] for r in recs})}")
     print("| edge widths | params | MFLOPs | FLOPs ratio | latency ratio b=1 | b=64 | method | edge/edge | "
@@ -170,7 +259,15 @@ def report(path):
             print(f"| {'/'.join(map(str, rs[0]['widths']))} | {a['params']:,} | {a['flops'] / 1e6:.2f} | "
                   f"{c['flops'] / a['flops']:.1f}x | {lat[0]:.1f}x | {lat[1]:.1f}x | {m} | "
                   f"{ms([r['edge_edge'] for r in rs])} | {ms([r['edge_cloud'] for r in rs])} | "
-                  f"{np.mean(gap):+.1f} ± {np.std(gap, ddof=1) if len(gap) > 1 else 0:.1f} |")
+                  f"{np.mean(gap):+.1f} ± {np.std(gap, ddof=1) / np.sqrt(len(gap)) if len(gap) > 1 else 0:.1f} |")
+    main_recs = sorted([r for r in recs if not r["grid"]], key=lambda r: r["seed"])
+    per = lambda m, w, k: np.array([r[k] for r in main_recs if r["method"] == m and r["width"] == w])  # noqa: E731
+    print("\nheterogeneous (better compatible method by mean) minus best homogeneous small, paired over seeds:")
+    for w in sorted({r["width"] for r in main_recs}):
+        m = max(("bct", "l2"), key=lambda m: per(m, w, "edge_cloud").mean())
+        d = 100 * (per(m, w, "edge_cloud") - np.maximum(per("independent", w, "edge_edge"), per(m, w, "edge_edge")))
+        print(f"- w = {w} ({m}): {d.mean():+.1f} ± {np.std(d, ddof=1) / np.sqrt(len(d)):.1f} pts (SE; per seed "
+              f"{np.round(d, 1).tolist()})")
     g = [r for r in recs if r["grid"]]
     if g:
         print(f"\ngrid ({GRID_METHOD}, seed {g[0]['seed']}):")
@@ -197,9 +294,13 @@ def main(argv=None):
     parser.add_argument("--merge", nargs="+", metavar="JSON", help="join part files, measure costs, write --out")
     parser.add_argument("--out", default=None)
     parser.add_argument("--report", metavar="JSON")
+    parser.add_argument("--confound", action="store_true", help="the targeted confound sweep (epochs, bottleneck)")
+    parser.add_argument("--only", nargs="+", choices=sorted(CONFOUND), default=sorted(CONFOUND),
+                        help="confound parts to run")
+    parser.add_argument("--merge-confound", nargs="+", metavar="JSON", help="join confound parts, write --out")
     args = parser.parse_args(argv)
     if args.report:
-        return report(args.report)
+        return report_confound(args.report) if "confound" in Path(args.report).name else report(args.report)
     torch.set_num_threads(1)
     s = FAST if args.fast else FULL
     cloud_path = Path(args.cloud) if args.cloud else (Path("/tmp/edge_cloud_fast.pt") if args.fast else CLOUD_FILE)
@@ -208,6 +309,16 @@ def main(argv=None):
         make_cloud(s, cloud_path)
         if args.cloud_only:
             return
+    if args.confound or args.merge_confound:
+        cout = Path(args.out) if args.out else (Path("/tmp/edge_cloud_confound_fast.json") if args.fast
+                                                else CONFOUND_FILE)
+        if args.merge_confound:
+            parts = [json.loads(Path(p).read_text()) for p in args.merge_confound]
+            records = [r for p in parts for r in p["records"]]
+            seconds = sum(p["meta"]["seconds"] for p in parts)
+        else:
+            records, seconds = confound(s, args.seeds, args.only, cloud_path, cout)
+        return write_confound(records, seconds, s, cloud_path, cout)
     start = time.perf_counter()
     if args.merge:
         parts = [json.loads(Path(p).read_text()) for p in args.merge]

@@ -119,16 +119,17 @@ class EdgeBudgetView(ExplorerView):
         lo_log, hi_log = np.log10(lo / 1e6), np.log10(hi / 1e6)
         value = np.clip(np.log10(start / 1e6), lo_log, hi_log) if start is not None else (lo_log + hi_log) / 2
         self.slider = w.FloatSlider(value=float(value), min=float(lo_log), max=float(hi_log), step=0.01,
-                                    description="log10 MFLOPs", readout=False, continuous_update=True,
-                                    style={"description_width": "initial"})
-        self.label = w.Label()
+                                    description="budget", readout=False, continuous_update=True,
+                                    style={"description_width": "initial"}, layout=w.Layout(width="360px"))
+        self.label = w.Label(layout=w.Layout(width="260px"))  # room for "budget 24.25 MFLOPs (log scale)"
         self.summary = w.HTML()
-        self.fig, ax = plt.subplots(figsize=(7, 4), dpi=80)
+        self.fig, ax = plt.subplots(figsize=(9.5, 4.2), dpi=80)
         plt.close(self.fig)  # shown through the image widget only
         plot_budget_candidates(model.candidates, model.paragon, model.cloud_flops, ax=ax)
         self._vline = ax.axvline(lo, color=HIGHLIGHT, lw=1.5, ls="-.")
         self._ring = ax.plot([], [], "o", ms=16, mfc="none", mec=HIGHLIGHT, mew=2)[0]
-        self._title = ax.set_title("16/32/32/32: -0.0 pts, 0.0x fewer FLOPs", fontsize=9)  # room for it
+        # the longest title the view writes, so tight_layout leaves room for every one (no clipping)
+        self._title = ax.set_title("24/48/48/48 (independent): -100.0 pts, 100.0x fewer FLOPs", fontsize=9)
         self.fig.tight_layout()
         self.blit = BlitFigure(self.fig, [self._vline, self._ring, self._title, ax.get_legend()])  # legend on top
         self._assemble([w.HBox([self.slider, self.label]), self.summary], watch=[self.slider])
@@ -146,12 +147,13 @@ class EdgeBudgetView(ExplorerView):
 
     def _draw(self, s):
         c = s["choice"]
-        self.label.value = f"budget {s['budget'] / 1e6:.2f} MFLOPs"
+        self.label.value = f"{s['budget'] / 1e6:.2f} MFLOPs per query (log scale)"
         self.summary.value = f"<b>{self.model.describe(s['budget'])}</b>"
         self._vline.set_xdata([s["budget"], s["budget"]])
         self._ring.set_data(([c["flops"]], [c["edge_cloud"]]) if c else ([], []))
         self._title.set_text("no edge fits this budget" if c is None else
-                             f"{c['name']}: {s['gap_points']:+.1f} pts, {s['flops_speedup']:.1f}x fewer FLOPs")
+                             f"{c['name']} ({c.get('method', 'edge')}): {s['gap_points']:+.1f} pts, "
+                             f"{s['flops_speedup']:.1f}x fewer FLOPs")
 
 
 def show(model, *, start=None):
