@@ -159,7 +159,8 @@ def fit_cached(make_model, X, y, *, key, old=None, extra_loss=None, loss_fn=None
 
 def fit_two_stage(make_model, X, y, *, key, n_epochs, decay_epochs, lr, decay_divisor=10, **fit_kwargs):
     """The embedder recipe: ``n_epochs - decay_epochs`` epochs at ``lr``, then ``decay_epochs`` more at
-    ``lr / decay_divisor``; each stage cached by ``fit_cached`` (the second under ``{**key, "stage": 2}``).
+    ``lr / decay_divisor``; each stage cached by ``fit_cached`` (the second under ``{**key, "stage": 2}`` and
+    the fingerprint of the weights it starts from).
 
     Parameters
     ----------
@@ -188,7 +189,10 @@ def fit_two_stage(make_model, X, y, *, key, n_epochs, decay_epochs, lr, decay_di
     model = fit_cached(make_model, X, y, key=key, n_epochs=n_epochs - decay_epochs, lr=lr, **fit_kwargs)
     if decay_epochs:
         first = model
-        model = fit_cached(lambda: first, X, y, key={**key, "stage": 2}, n_epochs=decay_epochs,
+        # the second stage starts from the first stage's weights: they are part of its cache key (two
+        # recipes with the same decay but different first stages must not share a cached second stage)
+        start = fingerprint(*first.state_dict().values())
+        model = fit_cached(lambda: first, X, y, key={**key, "stage": 2, "start": start}, n_epochs=decay_epochs,
                            lr=lr / decay_divisor, **fit_kwargs)
     return model
 

@@ -115,5 +115,8 @@ def test_fit_two_stage_runs_both_stages_and_validates(tmp_path, monkeypatch):
     assert calls == [(3, 0.3), (2, 0.03)]
     train.fit_two_stage(make, X, y, key={"name": "two"}, n_epochs=5, decay_epochs=2, lr=0.3, seed=0)
     assert len(calls) == 2  # both stages cached
+    # a longer first stage with the same decay is another second stage, not a cached one
+    train.fit_two_stage(make, X, y, key={"name": "two"}, n_epochs=6, decay_epochs=2, lr=0.3, seed=0)
+    assert calls[2:] == [(4, 0.3), (2, 0.03)]
     with pytest.raises(ValueError, match="decay_epochs"):
         train.fit_two_stage(make, X, y, key={"name": "two"}, n_epochs=2, decay_epochs=2, lr=0.3)

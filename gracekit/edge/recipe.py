@@ -150,10 +150,7 @@ def train_embedder(widths, X, y, *, method="independent", cloud=None, seed=0, re
         raise ValueError(f"method {method!r} needs the frozen cloud FaceEmbedder as cloud=")
     n_classes = int(np.max(np.asarray(y))) + 1
     key = {"name": f"edge-cloud-{name}", "widths": list(widths), "n_classes": n_classes, "method": method,
-           "emb_dim": r["emb_dim"], "scale": r["scale"], "init": "seeded",
-           # the schedule: fit_two_stage's second-stage key does not name the first stage, so two recipes
-           # with equal decay_epochs and different n_epochs would otherwise share a cached second stage
-           "n_epochs": r["n_epochs"], "decay_epochs": r["decay_epochs"]}
+           "emb_dim": r["emb_dim"], "scale": r["scale"], "init": "seeded"}
     extra = None
     if method == "bct":
         if len(cloud.weight) < n_classes:
