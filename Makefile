@@ -1,7 +1,9 @@
 # gracekit: two commands do all set-up.
 #   make lab    install into .venv and open JupyterLab on notebooks/
 #   make test   install the test extras into .venv and run the whole suite
-# Other targets: notebooks (regenerate .ipynb and student copies), bench, doctor, clean.
+# Other targets: notebooks (regenerate .ipynb and student copies), warm (train every notebook's
+# models into the cache), offline-kit (a folder for a room with no network), bench, doctor, clean.
+#   make lab OFFLINE=offline-kit   install from a kit's wheels (no network) and use its model cache
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,33 +12,37 @@ PIP := $(PY) -m pip
 # torch is installed first and on its own. The default is the CPU build this kit is tested with;
 # elsewhere pick yours, e.g. make lab TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
 TORCH ?= torch==2.13.0
+# OFFLINE=<kit folder>: pip takes every package from <kit>/wheels and never looks at an index
+OFFLINE ?=
+PIP_FROM := $(if $(OFFLINE),--no-index --find-links $(abspath $(OFFLINE))/wheels)
 # the tests run two workers; torch threads must not spin-wait against each other
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: lab test notebooks bench doctor clean install-lab install-test browser
+.PHONY: lab test notebooks warm offline-kit bench doctor clean install-lab install-test browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet --upgrade $(PIP_FROM) pip
 
 $(VENV)/.torch: | $(PY)
-	$(PY) -c "import torch" 2>/dev/null || $(PIP) install $(TORCH)
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install $(PIP_FROM) $(TORCH)
 	touch $@
 
 $(VENV)/.lab: pyproject.toml $(VENV)/.torch
-	$(PIP) install --quiet -e ".[lab]"
+	$(PIP) install --quiet $(PIP_FROM) -e ".[lab]"
 	touch $@
 
 $(VENV)/.test: pyproject.toml $(VENV)/.torch
-	$(PIP) install --quiet -e ".[lab,test]"
-	touch $@
+	$(PIP) install --quiet $(PIP_FROM) -e ".[lab,test]"
+	touch $@ $(VENV)/.lab
 
 install-lab: $(VENV)/.lab
+	$(if $(OFFLINE),$(PY) tools/offline_kit.py use $(OFFLINE))
 install-test: $(VENV)/.test
 
 # JupyterLab opens a working copy (workspace/, ignored by git): a learner's saves never touch the
 # tracked notebooks; files already there are kept (delete one to get a fresh copy)
-lab: $(VENV)/.lab
+lab: install-lab
 	$(PY) -m gracekit doctor || true
 	$(PY) tools/workspace.py
 	$(VENV)/bin/jupyter lab workspace/ $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -53,9 +59,19 @@ browser:
 test: $(VENV)/.test browser
 	$(PY) -m pytest -n 2 --dist loadgroup
 
-notebooks: $(VENV)/.test
+# jupytext comes with the lab install: regenerating needs no test extras and no network
+notebooks: $(VENV)/.lab
 	$(PY) tools/sync_notebooks.py
 
+# run every notebook at full size so its models are trained once, into this user's cache
+warm: $(VENV)/.lab
+	$(PY) tools/offline_kit.py warm
+
+# offline-kit/: wheels, the warm model cache, the project files and a README (tools/offline_kit.py)
+offline-kit: $(VENV)/.lab
+	$(PY) tools/offline_kit.py build --out offline-kit --torch "$(TORCH)" $(KIT_ARGS)
+
+# timings from empty temporary caches: this does not warm your cache (make warm does)
 bench: $(VENV)/.test
 	$(PY) tools/bench.py
 

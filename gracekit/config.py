@@ -1,11 +1,15 @@
 """Session-wide switches: FAST mode, seeds, device and the cache folder."""
+import json
 import os
 import random
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["is_fast", "progress", "setup", "get_device", "cache_dir", "real_data_dir", "seed_everything"]
+__all__ = ["is_fast", "progress", "setup", "get_device", "cache_dir", "cache_setting", "env_config_file",
+           "real_data_dir", "seed_everything"]
 
 
 def is_fast():
@@ -57,10 +61,48 @@ def get_device(device=None):
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def cache_dir():
-    """Folder for trained models and sweeps: $GRACEKIT_CACHE or ~/.cache/gracekit."""
+def env_config_file():
+    """The settings file of this Python environment: ``<sys.prefix>/etc/gracekit/config.json``.
+
+    ``make lab OFFLINE=<kit>`` writes ``{"cache": "<kit>/cache"}`` there, so every process of the
+    environment (JupyterLab's kernels, ``gracekit doctor``) finds the kit's warmed model cache
+    without an environment variable.
+    """
+    return Path(sys.prefix) / "etc" / "gracekit" / "config.json"
+
+
+def _env_config():
+    path = env_config_file()
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        warnings.warn(f"{path}: not readable JSON ({err}); ignored", stacklevel=3)
+        return {}
+    if not isinstance(data, dict) or not isinstance(data.get("cache", ""), str):
+        warnings.warn(f'{path}: expected {{"cache": "<folder>"}}; ignored', stacklevel=3)
+        return {}
+    return data
+
+
+def cache_setting():
+    """Where the cache folder comes from: (path, source), source one of ``GRACEKIT_CACHE``,
+    the environment's config file (see ``env_config_file``) or ``default``."""
     root = os.environ.get("GRACEKIT_CACHE")
-    path = Path(root) if root else Path.home() / ".cache" / "gracekit"
+    if root:
+        return Path(root), "GRACEKIT_CACHE"
+    configured = _env_config().get("cache")
+    if configured:
+        return Path(configured), str(env_config_file())
+    return Path.home() / ".cache" / "gracekit", "default"
+
+
+def cache_dir():
+    """Folder for trained models and sweeps: $GRACEKIT_CACHE, else the ``cache`` entry of
+    ``<sys.prefix>/etc/gracekit/config.json`` (written by ``make lab OFFLINE=...``), else
+    ~/.cache/gracekit."""
+    path, _ = cache_setting()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -60,23 +60,31 @@ def _check_matplotlib():
 
 
 def _check_cache():
-    from gracekit.config import cache_dir
+    from gracekit.config import cache_dir, cache_setting
 
     path = cache_dir()
+    _, source = cache_setting()
     with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor", delete=True) as f:
         f.write(b"ok")
-    return True, f"cache folder writable: {path}", "set GRACEKIT_CACHE to a writable folder"
+    models = sum(1 for p in path.glob("*") if p.is_file() and not p.name.startswith("."))
+    origin = "" if source == "default" else f", set by {source}"
+    return (True, f"cache folder writable: {path} ({models} cached files{origin})",
+            "set GRACEKIT_CACHE to a writable folder")
+
+
+OLIVETTI_FILE = "olivettifaces.mat"
+OLIVETTI_URL = "https://ndownloader.figshare.com/files/5976027"  # the file scikit-learn downloads
 
 
 def _check_real_faces():
     from gracekit.config import real_data_dir
 
-    path = real_data_dir() / "olivettifaces.mat"
-    if path.is_file():
+    path = real_data_dir() / OLIVETTI_FILE
+    if path.is_file() and path.stat().st_size > 0:
         return True, f"optional Olivetti faces found: {path}", ""
-    return (None, "optional Olivetti faces not found (synthetic faces are used)",
-            f"put olivettifaces.mat in {path.parent} (or set GRACEKIT_REAL_DATA); "
-            f"notebook 03 can download it when asked")
+    return (None, f"optional Olivetti faces not found at {path} (notebook 03 uses synthetic faces)",
+            f"mkdir -p {path.parent} && cp olivettifaces.mat {path}  (get the file on a machine with "
+            f"network: curl -L -o olivettifaces.mat {OLIVETTI_URL}; or set GRACEKIT_REAL_DATA to its folder)")
 
 
 CHECKS = [_check_python, _check_torch, _check_package("numpy", "pip install numpy"),
