@@ -81,6 +81,13 @@ def download_wheels(dest, torch="torch==2.13.0", wheels_from=(), platform_tag=No
         cmd += ["--only-binary=:all:", "--implementation", "cp"]
         cmd += ["--platform", platform_tag] if platform_tag else []
         cmd += ["--python-version", python_version] if python_version else []
+    if any(dest.glob("torch-*.whl")) and not (platform_tag or python_version):
+        # a rebuild (say after editing an exercise) needs no network when the wheelhouse already
+        # holds everything; delete the wheels folder to fetch newer releases
+        check = [sys.executable, "-m", "pip", "download", "--quiet", "--no-index", "--find-links", str(dest),
+                 "--dest", str(dest), *shlex.split(torch), *requirements(), *build_reqs, *BUILD_REQUIRES]
+        if subprocess.run(check, capture_output=True).returncode == 0:
+            return sum(1 for _ in dest.glob("*.whl"))
     # torch first and on its own, as `make lab` installs it (TORCH may name its own index); then
     # the rest, held to the torch just saved so that no other build is fetched as a dependency
     subprocess.run(cmd + shlex.split(torch), check=True)
