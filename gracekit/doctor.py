@@ -66,25 +66,23 @@ def _check_cache():
     _, source = cache_setting()
     with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor", delete=True) as f:
         f.write(b"ok")
-    models = sum(1 for p in path.glob("*") if p.is_file() and not p.name.startswith("."))
+    models = sum(1 for p in path.glob("*.pt") if p.is_file())
     origin = "" if source == "default" else f", set by {source}"
-    return (True, f"cache folder writable: {path} ({models} cached files{origin})",
+    return (True, f"cache folder writable: {path} ({models} cached models{origin})",
             "set GRACEKIT_CACHE to a writable folder")
 
 
-OLIVETTI_FILE = "olivettifaces.mat"
-OLIVETTI_URL = "https://ndownloader.figshare.com/files/5976027"  # the file scikit-learn downloads
-
-
 def _check_real_faces():
+    from gracekit.bct.olivetti import OLIVETTI_FILE
     from gracekit.config import real_data_dir
 
     path = real_data_dir() / OLIVETTI_FILE
     if path.is_file() and path.stat().st_size > 0:
         return True, f"optional Olivetti faces found: {path}", ""
     return (None, f"optional Olivetti faces not found at {path} (notebook 03 uses synthetic faces)",
-            f"mkdir -p {path.parent} && cp olivettifaces.mat {path}  (get the file on a machine with "
-            f"network: curl -L -o olivettifaces.mat {OLIVETTI_URL}; or set GRACEKIT_REAL_DATA to its folder)")
+            f"mkdir -p {path.parent} && cp {OLIVETTI_FILE} {path}  (with network: python -c \"from "
+            f"gracekit.bct.olivetti import download_olivetti; download_olivetti(r'{path}')\"; "
+            f"GRACEKIT_REAL_DATA=<folder> picks another folder)")
 
 
 CHECKS = [_check_python, _check_torch, _check_package("numpy", "pip install numpy"),

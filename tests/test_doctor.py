@@ -20,7 +20,8 @@ def test_doctor_names_the_exact_olivetti_path_and_command(tmp_path, monkeypatch)
     status, message, fix = _real_faces(monkeypatch, tmp_path / "real")
     expected = tmp_path / "real" / "olivettifaces.mat"
     assert status is None and str(expected) in message
-    assert f"cp olivettifaces.mat {expected}" in fix and doctor.OLIVETTI_URL in fix
+    assert f"cp olivettifaces.mat {expected}" in fix
+    assert f"download_olivetti(r'{expected}')" in fix
     expected.parent.mkdir()
     expected.write_bytes(b"MATLAB 5.0")
     status, message, _ = _real_faces(monkeypatch, tmp_path / "real")
