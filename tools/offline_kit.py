@@ -17,7 +17,9 @@
 A rebuild keeps an existing cache/ and reruns only the notebooks whose source or library changed
 (the rest are already warm); ``--cache-from DIR`` seeds cache/ from a warm cache folder.
 Wheels are for the machine that builds the kit; ``--platform`` and ``--python-version`` (passed to
-``pip download`` with ``--only-binary=:all:``) build a wheelhouse for another one.
+``pip download`` with ``--only-binary=:all:``) fetch them for another one, but pip evaluates dependency
+markers on the building machine, so torch's Linux-only CUDA dependencies break a Windows or macOS
+wheelhouse built on Linux: build there instead.
 """
 import argparse
 import datetime
