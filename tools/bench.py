@@ -8,6 +8,7 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -185,11 +186,12 @@ def main(argv=None):
     if args.only:
         paths = [p for p in paths if p.name[:2] in args.only]
     started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    rows, reports = [], []
+    rows, reports, times = [], [], {}
     for p in paths:
         fast_s, _, fast_err = time_notebook(p, fast=True)
         full_s, text, full_err = (float("nan"), "", "skipped") if args.no_full else time_notebook(p, False)
         print(f"{p.name}: FAST {fast_s:.1f} s, full {full_s:.1f} s", file=sys.stderr)
+        times[p] = (fast_s, full_s)
         ok = (fast_s <= FAST_BAR_S) and (args.no_full or full_s <= FULL_BAR_S)
         rows.append(f"| {p.stem} | {fast_s:.1f} | {full_s:.1f} | {'yes' if ok else 'NO'} | "
                     f"{fast_err or full_err or ''} |")
@@ -227,7 +229,35 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, "\n".join(lines).encode())
     print(f"wrote {out}", file=sys.stderr)
+    if not args.only and not args.no_full:
+        update_guide(times, started)
     return 0
+
+
+GUIDE = ROOT / "docs" / "instructors.md"
+_MARKS = ("<!-- bench-times: written by tools/bench.py -->", "<!-- end bench-times -->")
+
+
+def update_guide(times, started, guide=GUIDE):
+    """Rewrite the time table of the instructor guide (between its markers) from this run."""
+    import jupytext
+
+    text = guide.read_text()
+    if _MARKS[0] not in text or _MARKS[1] not in text:
+        print(f"{guide.name} has no bench-times markers; left as it is", file=sys.stderr)
+        return
+    rows = ["| notebook | learner time | machine time, FAST | machine time, full (empty cache) |",
+            "|---|---|---|---|"]
+    for p, (fast_s, full_s) in times.items():
+        first = jupytext.read(p).cells[0].source
+        title = first.splitlines()[0].lstrip("# ").replace("·", "").strip()
+        learner = re.search(r"\*\*Time:\*\*\s*(~[\d-]+ min)", first)
+        rows.append(f"| {title} | {learner.group(1) if learner else '?'} | {fast_s:.1f} s | {full_s:.1f} s |")
+    rows.append("")
+    rows.append(f"Machine times: `make bench` on {started}, {_machine()}; `docs/benchmarks.md` has the run.")
+    head, rest = text.split(_MARKS[0], 1)
+    _, tail = rest.split(_MARKS[1], 1)
+    atomic_write_bytes(guide, (head + _MARKS[0] + "\n" + "\n".join(rows) + "\n" + _MARKS[1] + tail).encode())
 
 
 if __name__ == "__main__":
