@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from sklearn.decomposition import PCA
 
 from gracekit.beyond_bct import experiment as E
@@ -255,6 +254,11 @@ def test_bct_chain_records_reads_the_shipped_chain_only_for_its_setup():
     recs, source = E.bct_chain_records(ChainSetup(), seeds=(0, 2))
     assert source == "shipped"
     assert recs == [r for r in shipped_recs if r["method"] == "bct" and r["seed"] in (0, 2)]
+    meta = json.loads(shipped("chain_results.json").read_text())["meta"]["setup"]
+    assert E._same_chain(meta, ChainSetup())
+    assert not E._same_chain(meta, ChainSetup(bct_lam=3.0))          # a recorded field differs
+    assert not E._same_chain(meta, ChainSetup().growing())           # a later field away from its default
+    assert not E._same_chain({}, ChainSetup())
     small = ChainSetup().fast()
     recs, source = E.bct_chain_records(small, seeds=(0,))
     assert source == "trained" and {r["method"] for r in recs} == {"bct"}

@@ -29,10 +29,9 @@ import torch  # noqa: E402
 
 from gracekit.beyond_bct import experiment as E  # noqa: E402
 from gracekit.beyond_bct.stationary import average_compatibility  # noqa: E402
-from gracekit.beyond_bct.transform import PixelPCA, apply_transformation, fit_transformation  # noqa: E402
+from gracekit.beyond_bct.transform import apply_transformation, fit_transformation  # noqa: E402
 from gracekit.chain.experiment import ChainSetup  # noqa: E402
 from gracekit.claims import paired_diff, se_mean  # noqa: E402
-from gracekit.models import embed  # noqa: E402
 from gracekit.retrieval import clustered_se, cross_model_matrix  # noqa: E402
 
 ROWS = [("old", "old", "old / old"), ("new", "old", "independent new -> old"), ("bct", "old", "BCT new -> old"),

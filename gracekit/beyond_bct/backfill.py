@@ -21,7 +21,8 @@ draws) and cosine similarity of unit vectors. Ties in a score are broken at rand
 """
 import numpy as np
 
-from gracekit.retrieval import _cmc_from, _emb, _labels, _per_identity, gallery_split, similarity
+from gracekit.retrieval import _cmc_from, _per_identity, gallery_split, similarity
+from gracekit.validation import check_1d, check_embeddings
 
 __all__ = ["ORDERS", "backfill_order", "order_by", "ordered_backfill_curve"]
 
@@ -64,7 +65,7 @@ def backfill_order(gallery_old, *, method="uncertainty", uncertainty=None, label
     """
     if method not in ORDERS:
         raise ValueError(f"method must be one of {ORDERS}, got {method!r}")
-    g = _emb(gallery_old, "gallery_old")
+    g = check_embeddings(gallery_old, "gallery_old")
     n = len(g)
     rng = np.random.default_rng(seed)
     if method == "random":
@@ -80,14 +81,14 @@ def backfill_order(gallery_old, *, method="uncertainty", uncertainty=None, label
         S = similarity(g, g)
         np.fill_diagonal(S, -np.inf)
         if labels is not None:
-            lab = _labels(labels, n, "labels")
+            lab = check_1d(labels, n, "labels")
             S[lab[:, None] == lab[None, :]] = -np.inf
         key = -S.max(axis=1)  # most similar competitor first; -inf (no competitor) goes last
         key = np.where(np.isfinite(key), key, np.inf)
     else:
         if gallery_new is None or gallery_transformed is None:
             raise ValueError('method="distance" needs gallery_new= and gallery_transformed= (the oracle order)')
-        a, b = _emb(gallery_transformed, "gallery_transformed"), _emb(gallery_new, "gallery_new")
+        a, b = check_embeddings(gallery_transformed, "gallery_transformed"), check_embeddings(gallery_new, "gallery_new")
         if a.shape != b.shape or len(a) != n:
             raise ValueError(f"gallery_new and gallery_transformed must both have shape ({n}, d), got "
                              f"{a.shape} and {b.shape}")
@@ -102,7 +103,7 @@ def order_by(method, *, gallery_old, uncertainty=None, labels=None, gallery_new=
     """
     if method not in ORDERS:
         raise ValueError(f"method must be one of {ORDERS}, got {method!r}")
-    g = _emb(gallery_old, "gallery_old")
+    g = check_embeddings(gallery_old, "gallery_old")
 
     def take(a, name):
         if a is None:
@@ -153,11 +154,11 @@ def ordered_backfill_curve(query_new, gallery_start, gallery_new, y, *, order=No
     per_identity_area : numpy.ndarray
         The area for each identity's queries (for SEs clustered over identities).
     """
-    qn, go, gn = (_emb(a, name) for a, name in [(query_new, "query_new"), (gallery_start, "gallery_start"),
+    qn, go, gn = (check_embeddings(a, name) for a, name in [(query_new, "query_new"), (gallery_start, "gallery_start"),
                                                   (gallery_new, "gallery_new")])
     if not len(qn) == len(go) == len(gn):
         raise ValueError("query_new, gallery_start and gallery_new must embed the same images")
-    y = _labels(y, len(qn), "y")
+    y = check_1d(y, len(qn), "y")
     fr = np.linspace(0, 1, 11) if fractions is None else np.asarray(fractions, dtype=float)
     if fr.ndim != 1 or len(fr) < 2 or (fr < 0).any() or (fr > 1).any() or (np.diff(fr) <= 0).any():
         raise ValueError("fractions must be at least 2 increasing numbers in [0, 1]")

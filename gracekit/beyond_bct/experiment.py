@@ -231,6 +231,14 @@ def first_chain_top1(setup=ChainSetup(), *, seed=0):
     return loo_top1(z, z, y_test)
 
 
+def _same_chain(shipped_setup, setup):
+    """The shipped run was made with ``setup``: every field it records matches, and fields added to
+    ChainSetup after it was made keep their defaults (which leave the BCT chain unchanged)."""
+    ours, default = chain_setup_dict(setup), chain_setup_dict(ChainSetup())
+    return bool(shipped_setup) and all(ours.get(k) == v for k, v in shipped_setup.items()) and all(
+        ours[k] == default[k] for k in ours if k not in shipped_setup)
+
+
 def bct_chain_records(setup=ChainSetup(), *, seeds=(0, 1, 2), shipped_bct=True):
     """Notebook 06's BCT chains for ``seeds`` as ``chain_records``; returns (records, source).
 
@@ -243,7 +251,7 @@ def bct_chain_records(setup=ChainSetup(), *, seeds=(0, 1, 2), shipped_bct=True):
             ship, meta = load_records(shipped("chain_results.json"))
         except (FileNotFoundError, ValueError):
             ship, meta = [], {}
-        if meta.get("setup") == chain_setup_dict(setup) and set(seeds) <= set(meta.get("seeds", [])):
+        if _same_chain(meta.get("setup", {}), setup) and set(seeds) <= set(meta.get("seeds", [])):
             return [r for r in ship if r["method"] == "bct" and r["seed"] in seeds], "shipped"
     data = _data(setup)
     recs = []

@@ -75,9 +75,11 @@ def train_simplex_chain(*, setup=ChainSetup(), seed=0, data=None):
     models = []
     for t, n in enumerate(setup.sizes, start=1):
         s = seed if t == 1 else seed + 100 * t
-        key = {"name": "chain-simplex", "step": t, "hidden": list(setup.hidden), "n_classes": setup.n_classes,
+        hidden = tuple(setup.hidden_at(t))
+        key = {"name": "chain-simplex", "step": t, "hidden": list(hidden), "n_classes": setup.n_classes,
                "scale": setup.scale, "margin": setup.margin}
-        make = (lambda s=s: simplex_embedder(X.shape[1], setup.hidden, setup.n_classes, scale=setup.scale, seed=s))
+        make = (lambda s=s, hidden=hidden: simplex_embedder(X.shape[1], hidden, setup.n_classes, scale=setup.scale,
+                                                            seed=s))
         models.append(fit_cached(make, X[:n], y[:n], key=key,
                                  loss_fn=margin_loss(margin=setup.margin, scale=setup.scale),
                                  n_epochs=setup.n_epochs, lr=setup.lr, batch_size=setup.batch_size, seed=s,
