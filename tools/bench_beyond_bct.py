@@ -212,10 +212,12 @@ def report(setup, chain_setup, seeds, records, chain_recs, disc, cpu, wall, nb_t
           f"{1e6 * cost['sec_embed']:.0f} µs (batch of {setup.n_test * setup.n_test_images}, one thread);",
           f"- h(old, side), one stored item: {cost['flops_transform'] / 1e6:.3f} MFLOPs, "
           f"{1e6 * cost['sec_transform']:.1f} µs; at the official size (128-D, inner 2048) "
-          f"{cost['flops_transform_official'] / 1e6:.1f} MFLOPs. ResNet-50: 3.8 GFLOPs (He et al., CVPR 2016, Table 1).",
+          f"{cost['flops_transform_official'] / 1e6:.1f} MFLOPs. ResNet-50: 3.8 billion multiply-adds, 7.6 GFLOPs counted "
+          "this way (He et al., CVPR 2016, Table 1).",
           "", "## Timings", "", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load average at the end {os.getloadavg()[0]:.1f} (other jobs share the machine, so wall times are "
-          "inflated; CPU time of one thread is the better guide to an idle machine).", ""]
+          f"load average at the end {os.getloadavg()[0]:.1f} (about 1 is this job alone; more means other jobs "
+          "shared the two cores and inflated the wall times, and CPU time of the one thread is the better guide).",
+          ""]
     for k in cpu:
         L.append(f"- {k}: {cpu[k]:.1f} s CPU, {wall[k]:.1f} s wall")
     if nb_times:
@@ -251,10 +253,10 @@ def reading(seeds, per_seed, areas, curve, disc, chain_recs, T):
     return ["", "## What the numbers say", "",
             f"- FCT with side information beats BCT's new -> old search by {100 * fct:+.1f} ± {100 * se_fct:.1f} "
             f"points (paper: +8.3% on VGG-Face2, +18.1% on ImageNet-1k). Without side information the lead is "
-            f"{100 * nos:+.1f} ± {100 * se_nos:.1f}: the old model (100 people) keeps too little of what the new one uses.",
+            f"{100 * nos:+.1f} ± {100 * se_nos:.1f}: the old model (100 people) probably keeps too little of what the new one uses.",
             f"- FastFill's discriminative term hurts here (top-1 {d0:.3f} without it; "
             + ", ".join(f"{v:.3f} at weight {w:g}" for w, v in worst.items())
-            + "): our test people are unseen, the term pulls ψ towards the 300 training identities. "
+            + "): our test people are unseen, and the term probably pulls ψ towards the 300 training identities. "
             "The notebook leaves it out.",
             f"- σ-ordered backfilling: area {100 * unc:+.1f} ± {100 * se_unc:.1f} points over random order "
             f"(oracle order by the true error: {100 * orc:+.1f}); paper: +4.4% mAP on ImageNet-1k.",
