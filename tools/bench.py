@@ -250,7 +250,7 @@ def update_guide(times, started, guide=GUIDE):
             "|---|---|---|---|"]
     for p, (fast_s, full_s) in times.items():
         first = jupytext.read(p).cells[0].source
-        title = first.splitlines()[0].lstrip("# ").replace("·", "").strip()
+        title = re.sub(r"\s*·\s*", " ", first.splitlines()[0].lstrip("# ")).strip()
         learner = re.search(r"\*\*Time:\*\*\s*(~[\d-]+ min)", first)
         rows.append(f"| {title} | {learner.group(1) if learner else '?'} | {fast_s:.1f} s | {full_s:.1f} s |")
     rows.append("")
