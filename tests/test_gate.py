@@ -248,3 +248,17 @@ def test_docs_workflow_is_valid_yaml_and_runs_the_gate():
     assert "gracekit gate" in runs and "--format junit" in runs and "--old-retrain" in runs
     assert all("uses" in s or "run" in s for s in steps)
     assert text.strip() in (ROOT / "docs" / "gate.md").read_text()   # the page shows this exact file
+
+
+def test_os_errors_are_one_line_naming_the_path(tmp_path, capsys):
+    """A folder given as a file is an OS error: one line naming it and exit code 2, for gate and compat."""
+    from gracekit.__main__ import main
+
+    folder = tmp_path / "a_folder.npy"
+    folder.mkdir()
+    for argv in (["gate", "--true", str(folder), "--old", str(folder), "--new", str(folder), "--max-nfr", "0.1"],
+                 ["compat", "--old-gallery", str(folder), "--new-query", str(folder), "--gallery-ids", str(folder),
+                  "--query-ids", str(folder)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "a_folder.npy" in err and "Traceback" not in err

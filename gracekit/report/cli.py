@@ -29,7 +29,7 @@ def _parser():
     return p
 
 
-def _os_message(err):
+def os_message(err):
     """One line for an OSError: our own messages name the path already; the system's get it added."""
     if err.filename is not None and err.strerror:
         return f"{err.filename}: {err.strerror}"
@@ -61,7 +61,7 @@ def main(argv=None):
         rep = update_report(y_true, y_old, y_new, class_names=names, ids=ids, title=args.title,
                             top=max(args.top, 0))
     except (OSError, ValueError) as err:
-        msg = _os_message(err) if isinstance(err, OSError) else str(err)
+        msg = os_message(err) if isinstance(err, OSError) else str(err)
         print(f"gracekit report: error: {msg}", file=sys.stderr)
         return 2
     print(rep.to_text())

@@ -3,6 +3,8 @@ Exit 0 compatible (or undecided within noise), 1 not compatible, 2 bad input."""
 import argparse
 import sys
 
+from gracekit.report.cli import os_message
+
 from gracekit.report.compat import METRICS, check_compat
 from gracekit.report.gate_cli import add_output_options, emit
 from gracekit.report.gate_io import load_embeddings, load_ids
@@ -78,8 +80,9 @@ def main(argv=None):
                               tolerance=args.tolerance, strict=args.strict,
                               backfill_tolerance=args.backfill_tolerance, n_orders=args.orders, seed=args.seed)
         emit("gracekit compat", result, args)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"gracekit compat: error: {err}", file=sys.stderr)
+    except (OSError, ValueError) as err:  # every bad path or file: one line naming it, exit code 2
+        msg = os_message(err) if isinstance(err, OSError) else str(err)
+        print(f"gracekit compat: error: {msg}", file=sys.stderr)
         return 2
     return result.exit_code
 

@@ -3,6 +3,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from gracekit.report.cli import os_message
+
 from gracekit.report.gate import CORRECTIONS, gate_update
 from gracekit.report.gate_format import FORMATS, render
 from gracekit.report.gate_io import load_retrain, load_slices
@@ -127,8 +129,9 @@ def main(argv=None):
                              min_slice_size=args.min_slice_size, correction=args.slice_correction,
                              n_boot=args.n_boot, seed=args.seed)
         emit("gracekit gate", result, args)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"gracekit gate: error: {err}", file=sys.stderr)
+    except (OSError, ValueError) as err:  # every bad path or file: one line naming it, exit code 2
+        msg = os_message(err) if isinstance(err, OSError) else str(err)
+        print(f"gracekit gate: error: {msg}", file=sys.stderr)
         return 2
     return result.exit_code
 
