@@ -4,6 +4,8 @@ None) and returns the figure."""
 import matplotlib.pyplot as plt
 import numpy as np
 
+from gracekit.viz.style import BAND, MODEL_COLORS, REFERENCE, method_color
+
 __all__ = ["plot_retrieval_bars", "plot_backfill_orders", "plot_sigma_vs_error", "plot_compatibility"]
 
 
@@ -28,12 +30,13 @@ def plot_retrieval_bars(labels, means, ses=None, *, reference=None, ax=None, tit
         raise ValueError("labels, means and ses must have the same length")
     fig, ax = _ax(ax, (6, 0.45 * len(labels) + 1))
     pos = np.arange(len(labels))[::-1]
-    ax.barh(pos, means, xerr=ses, color="#4c72b0", alpha=0.85, capsize=3)
+    ax.barh(pos, means, xerr=ses, color=[method_color(name, default=MODEL_COLORS["new"]) for name in labels],
+            alpha=0.85, capsize=3)
     for p, m in zip(pos, means):
         ax.text(m + 0.005, p, f"{m:.3f}", va="center", fontsize=8)
     ax.set_yticks(pos, labels)
     if reference is not None:
-        ax.axvline(reference, color="k", ls="--", lw=1)
+        ax.axvline(reference, color=REFERENCE, ls="--", lw=1)
     ax.set_xlabel("top-1 retrieval (open set, 1-shot gallery)")
     if title:
         ax.set_title(title)
@@ -57,14 +60,14 @@ def plot_backfill_orders(fractions, curves, *, ses=None, start=None, final=None,
         acc = np.asarray(acc, dtype=float)
         if acc.shape != fr.shape:
             raise ValueError(f"curve {name!r} has {acc.shape} points, fractions has {fr.shape}")
-        (line,) = ax.plot(100 * fr, acc, marker="o", ms=3, label=name)
+        (line,) = ax.plot(100 * fr, acc, marker="o", ms=3, label=name, color=method_color(name))
         if ses is not None and name in ses:
             se = np.asarray(ses[name], dtype=float)
             ax.fill_between(100 * fr, acc - se, acc + se, color=line.get_color(), alpha=0.2, lw=0)
     for level, text in [(start, "before backfilling"), (final, "fully backfilled")]:
         if level is not None:
-            ax.axhline(level, color="gray", ls=":", lw=1)
-            ax.text(100 * fr[-1], level, text, ha="right", va="bottom", fontsize=7, color="gray")
+            ax.axhline(level, color=REFERENCE, ls=":", lw=1)
+            ax.text(100 * fr[-1], level, text, ha="right", va="bottom", fontsize=7, color=REFERENCE)
     ax.set_xlabel("gallery re-embedded with the new model (%)")
     ax.set_ylabel("top-1 of new queries")
     ax.legend(fontsize=8)
@@ -101,7 +104,7 @@ def plot_compatibility(M, *, ax=None, title=None, vmin=None, vmax=None):
             ax.text(j, i, f"{M[i, j]:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if M[i, j] < np.nanmean(M) else "black")
             if j < i and M[i, j] > M[j, j]:
-                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2))
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec=BAND, lw=2.5))
     ticks = [f"φ{t + 1}" for t in range(T)]
     ax.set_xticks(range(T), ticks)
     ax.set_yticks(range(T), ticks)
