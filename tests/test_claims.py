@@ -68,13 +68,7 @@ def test_exercise_check_is_strict_for_the_instructor_copy(monkeypatch):
 
 
 def test_student_stub_keeps_only_the_stub_lines():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "sync_notebooks", Path(__file__).resolve().parents[1] / "tools" / "sync_notebooks.py")
-    sync = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sync)
+    import sync_notebooks as sync  # tools/ is on the path (tests/conftest.py)
     src = "# stub: ex1 = None  # your NFR\nmodel = fit(X)\nex1 = nfr(model)\n"
     out = sync.stub(src, "01_x.ipynb")
     assert out.splitlines() == ["# Exercise: write your code here (the worked solution is in ../01_x.ipynb)",

@@ -1,5 +1,5 @@
 """Every notebook: paired .ipynb up to date, the kit's structure, and a FAST end-to-end run."""
-import importlib.util
+import importlib
 import os
 import re
 import time
@@ -15,10 +15,8 @@ SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A developer tool's module (tests/conftest.py puts tools/ on the path)."""
+    return importlib.import_module(name)
 
 
 def test_there_are_notebooks():

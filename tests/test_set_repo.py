@@ -1,6 +1,6 @@
 """Colab links: every badge and every Colab setup call names one repository, and
 `tools/set_repo.py OWNER/NAME` moves all of them, generated notebooks included, to a fork."""
-import importlib.util
+import importlib
 import shutil
 from pathlib import Path
 
@@ -11,10 +11,8 @@ SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A developer tool's module (tests/conftest.py puts tools/ on the path)."""
+    return importlib.import_module(name)
 
 
 def _named(root):
