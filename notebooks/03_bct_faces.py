@@ -48,16 +48,15 @@ from gracekit.bct import explorer as bct_view
 from gracekit.bct import plots as bct_plots
 from gracekit.bct.face_files import load_faces
 from gracekit.bct.faces import make_faces, split_identities
-from gracekit.bct.recipe import load_models
+from gracekit.bct.recipe import load_models, train_face_embedder
 from gracekit.claims import claim, paired_diff, se_mean
 from gracekit.config import real_data_dir
 from gracekit.datasets import shipped
-from gracekit.embedding_losses import influence_term, l2_term, margin_loss, synthesize_weights
+from gracekit.embedding_losses import influence_term, l2_term, synthesize_weights
 from gracekit.exercises import check
-from gracekit.models import FaceEmbedder, embed
+from gracekit.models import embed
 from gracekit.retrieval import (backfill_curve, clustered_se, cross_model_matrix, mean_average_precision,
                                 tar_at_far, topk_by_identity, update_gain)
-from gracekit.train import fit_two_stage
 from gracekit.viz.style import METHOD_COLORS, REFERENCE
 
 print(gracekit.setup(seed=0))
@@ -150,14 +149,8 @@ def train(n_classes, X, y, name, extra_loss=None, extra_key=None, setup=S, seed=
 
     init_seed: initial weights (default seed + 1000); fit_seed: batch order and augmentation (default seed).
     """
-    init_seed = seed + 1000 if init_seed is None else init_seed
-    fit_seed = seed if fit_seed is None else fit_seed
-    kw = dict(batch_size=setup["batch_size"], weight_decay=setup["weight_decay"], seed=fit_seed, desc=name,
-              loss_fn=margin_loss(margin=setup["margin"], scale=setup["scale"]), extra_loss=extra_loss)
-    key = {"name": f"bct-faces-{name}", "n_classes": n_classes, "arch": "FaceEmbedder-default",
-           "init": init_seed, **(extra_key or {})}
-    return fit_two_stage(lambda: FaceEmbedder(n_classes, scale=setup["scale"], seed=init_seed), X, y, key=key,
-                         n_epochs=setup["n_epochs"], decay_epochs=setup["decay_epochs"], lr=setup["lr"], **kw)
+    return train_face_embedder(n_classes, X, y, name, setup=setup, seed=seed, extra_loss=extra_loss,
+                               extra_key=extra_key, init_seed=init_seed, fit_seed=fit_seed, progress=True)
 
 
 SHIPPED = None if (FAST or RETRAIN) else load_models()[0]

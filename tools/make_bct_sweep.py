@@ -22,12 +22,11 @@ import torch  # noqa: E402
 
 import gracekit  # noqa: E402
 from gracekit.embedding_losses import influence_term, l2_term, synthesize_weights  # noqa: E402
-from gracekit.models import FaceEmbedder, embed  # noqa: E402
-from gracekit.embedding_losses import margin_loss  # noqa: E402
+from gracekit.models import embed  # noqa: E402
 from gracekit.bct.faces import make_faces  # noqa: E402
+from gracekit.bct.recipe import train_face_embedder  # noqa: E402
 from gracekit.retrieval import backfill_curve, clustered_se, cross_model_matrix  # noqa: E402
 from gracekit.cache import atomic_write_bytes  # noqa: E402
-from gracekit.train import fit_two_stage  # noqa: E402
 
 FULL = dict(n_old=100, n_new=300, n_per_identity=12, n_test=100, n_test_images=10, difficulty=1.0,
             n_epochs=20, decay_epochs=4, lr=3e-3, batch_size=64, weight_decay=5e-4, margin=0.2, scale=16.0,
@@ -49,15 +48,8 @@ def train(n_classes, X, y, name, setup, seed, extra_loss=None, extra_key=None, i
     "twin" (an independent model with the BCT models' initialization and batch order) shows what sharing
     them does.
     """
-    s = setup
-    init_seed = seed + 1000 if init_seed is None else init_seed
-    fit_seed = seed if fit_seed is None else fit_seed
-    kw = dict(batch_size=s["batch_size"], weight_decay=s["weight_decay"], seed=fit_seed, progress=False,
-              loss_fn=margin_loss(margin=s["margin"], scale=s["scale"]), extra_loss=extra_loss)
-    key = {"name": f"bct-faces-{name}", "n_classes": n_classes, "arch": "FaceEmbedder-default",
-           "init": init_seed, **(extra_key or {})}
-    return fit_two_stage(lambda: FaceEmbedder(n_classes, scale=s["scale"], seed=init_seed), X, y, key=key,
-                         n_epochs=s["n_epochs"], decay_epochs=s["decay_epochs"], lr=s["lr"], **kw)
+    return train_face_embedder(n_classes, X, y, name, setup=setup, seed=seed, extra_loss=extra_loss,
+                               extra_key=extra_key, init_seed=init_seed, fit_seed=fit_seed)
 
 
 INDEPENDENT_OFFSET = 2000  # the independent model of seed s: initial weights and batch order s + 2000

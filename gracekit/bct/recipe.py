@@ -1,4 +1,5 @@
-"""The trained face embedders of notebook 03, shipped as small state dicts (made by tools/make_bct_models.py).
+"""Notebook 03's face-embedder recipe (``train_face_embedder``) and its trained models, shipped as small state
+dicts (made by tools/make_bct_models.py).
 
 Training the notebook's six models takes minutes on a CPU; the kit ships them in
 ``gracekit/data/bct_models.pt`` (float16 state dicts, turned back into float32 models here; read with ``torch.load(weights_only=True)``, so the
@@ -10,9 +11,37 @@ import torch
 
 from gracekit.cache import load_torch
 from gracekit.datasets import shipped
+from gracekit.embedding_losses import margin_loss
 from gracekit.models import FaceEmbedder
+from gracekit.train import fit_two_stage
 
-__all__ = ["load_models"]
+__all__ = ["load_models", "train_face_embedder"]
+
+
+def train_face_embedder(n_classes, X, y, name, *, setup, seed, extra_loss=None, extra_key=None, init_seed=None,
+                        fit_seed=None, progress=False):
+    """Train a FaceEmbedder the way notebook 03 and its tools do: Adam at ``lr``, then ``decay_epochs`` more
+    at lr/10, each stage cached (``train.fit_two_stage``), with the CosFace loss.
+
+    Args:
+        n_classes, X, y: identities in the head, and the training faces with their identities.
+        name: names the cache entry (``bct-faces-<name>``).
+        setup: dict with n_epochs, decay_epochs, lr, batch_size, weight_decay, margin, scale.
+        seed: default of both seeds below; init_seed: initial weights (default ``seed + 1000``, shared by
+            every new model of a seed); fit_seed: batch order and augmentation (default ``seed``).
+        extra_loss, extra_key: a compatibility term for ``fit`` and what names it in the cache key.
+    Returns:
+        the trained FaceEmbedder (eval mode, CPU).
+    """
+    init_seed = seed + 1000 if init_seed is None else init_seed
+    fit_seed = seed if fit_seed is None else fit_seed
+    key = {"name": f"bct-faces-{name}", "n_classes": n_classes, "arch": "FaceEmbedder-default",
+           "init": init_seed, **(extra_key or {})}
+    return fit_two_stage(lambda: FaceEmbedder(n_classes, scale=setup["scale"], seed=init_seed), X, y, key=key,
+                         n_epochs=setup["n_epochs"], decay_epochs=setup["decay_epochs"], lr=setup["lr"],
+                         batch_size=setup["batch_size"], weight_decay=setup["weight_decay"], seed=fit_seed,
+                         loss_fn=margin_loss(margin=setup["margin"], scale=setup["scale"]), extra_loss=extra_loss,
+                         progress=progress, desc=name)
 
 
 def load_models(path=None):
