@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["claim", "ClaimFailed", "ClaimWarning", "differs", "strict", "se_mean", "paired_diff"]
+__all__ = ["claim", "ClaimFailed", "ClaimWarning", "differs", "strict", "se_mean", "paired_diff", "pm"]
 
 
 class ClaimFailed(AssertionError):
@@ -101,6 +101,12 @@ def se_mean(values, *, ddof=1):
     if v.size == 1:
         return float(v[0]), float("nan")
     return float(v.mean()), float(v.std(ddof=ddof) / np.sqrt(v.size))
+
+
+def pm(values, scale=100, digits=2):
+    """``'mean ± SE'`` of values over seeds, in percent by default (``scale=1`` for raw numbers)."""
+    mean, se = se_mean(values)
+    return f"{scale * mean:.{digits}f} ± {scale * se:.{digits}f}"
 
 
 def paired_diff(a, b):

@@ -11,7 +11,7 @@ import numpy as np
 
 from gracekit.cache import atomic_write_bytes
 
-__all__ = ["grid", "run_sweep", "summarize", "select", "save_records", "load_records", "METRICS"]
+__all__ = ["grid", "run_sweep", "summarize", "select", "by_seed", "save_records", "load_records", "METRICS"]
 
 METRICS = ("err_old", "err_new", "nfr", "pfr", "relative_nfr")
 
@@ -61,6 +61,12 @@ def select(records, **where):
                 return False
         return True
     return [r for r in records if match(r)]
+
+
+def by_seed(records, field, **where):
+    """The values of ``field`` in the records matching ``where``, ordered by seed (for paired differences)."""
+    rows = sorted(select(records, **where), key=lambda r: r["seed"])
+    return np.array([r[field] for r in rows], dtype=float)
 
 
 def summarize(records, by, *, metrics=METRICS):

@@ -51,10 +51,11 @@ from gracekit import metrics
 from gracekit.beyond_pct import experiment as bp
 from gracekit.beyond_pct import plots
 from gracekit.beyond_pct.losses import anchor_targets, churn_distillation, soft_churn
-from gracekit.claims import claim, paired_diff, se_mean
+from gracekit.claims import claim, paired_diff, pm, se_mean
 from gracekit.exercises import check
 from gracekit.losses import ldi
 from gracekit.models import LogitEnsemble, count_params
+from gracekit.sweeps import by_seed
 from gracekit.train import predict
 
 print(gracekit.setup(seed=0, threads=1))
@@ -93,19 +94,8 @@ print(report)
 # The usual picture of notebooks 01 and 02: a much better model that still breaks a few percent of
 # what the old one got right. Every result below is repeated over the seeds in `SEEDS` (a new old
 # model, new initializations) and reported as mean ± standard error (SE) over seeds; differences
-# between methods are *paired* by seed.
-
-# %%
-def by_seed(records, field, **where):
-    """The values of ``field`` of the matching records, ordered by seed (for paired differences)."""
-    rows = sorted((r for r in records if all(r.get(k) == v for k, v in where.items())), key=lambda r: r["seed"])
-    return np.array([r[field] for r in rows], dtype=float)
-
-
-def pm(values, scale=100, digits=2):
-    """'mean ± SE' of values over seeds, in percent by default."""
-    mean, se = se_mean(values)
-    return f"{scale * mean:.{digits}f} ± {scale * se:.{digits}f}"
+# between methods are *paired* by seed (`gracekit.sweeps.by_seed` lines the values up by seed,
+# `gracekit.claims.pm` prints mean ± SE).
 
 # %% [markdown]
 # ## 2. ELODI: the ensemble's flips at one model's cost

@@ -73,3 +73,13 @@ def test_student_stub_keeps_only_the_stub_lines():
     out = sync.stub(src, "01_x.ipynb")
     assert out.splitlines() == ["# Exercise: write your code here (the worked solution is in ../01_x.ipynb)",
                                 "ex1 = None  # your NFR"]
+
+
+def test_by_seed_and_pm():
+    from gracekit.claims import pm
+    from gracekit.sweeps import by_seed
+
+    recs = [{"seed": 2, "m": "a", "v": 0.3}, {"seed": 0, "m": "a", "v": 0.1}, {"seed": 1, "m": "b", "v": 9.0},
+            {"seed": 1, "m": "a", "v": 0.2}]
+    assert by_seed(recs, "v", m="a").tolist() == [0.1, 0.2, 0.3]
+    assert pm([0.1, 0.2, 0.3]) == "20.00 ± 5.77"

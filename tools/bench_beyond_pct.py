@@ -20,22 +20,13 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from gracekit.beyond_pct import experiment as bp  # noqa: E402
-from gracekit.claims import paired_diff, se_mean  # noqa: E402
+from gracekit.claims import paired_diff, pm  # noqa: E402
+from gracekit.sweeps import by_seed  # noqa: E402
 from gracekit.losses import ldi  # noqa: E402
 from gracekit.models import LogitEnsemble, make_mlp  # noqa: E402
 from gracekit.train import fit_cached, predict  # noqa: E402
 
 PCT_T2A = {"single": "30.29 / 6.44", "ensemble": "25.98 / 1.70"}  # Yan et al. CVPR 2021, Table 2a (ImageNet R18)
-
-
-def by_seed(records, field, **where):
-    rows = sorted((r for r in records if all(r.get(k) == v for k, v in where.items())), key=lambda r: r["seed"])
-    return np.array([r[field] for r in rows], dtype=float)
-
-
-def pm(values, scale=100, digits=2):
-    mean, se = se_mean(values)
-    return f"{scale * mean:.{digits}f} ± {scale * se:.{digits}f}"
 
 
 def _variant(setup, X, y, teacher, seed, name, term, epochs=None):
